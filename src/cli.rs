@@ -1,0 +1,157 @@
+//! The command line. `run` turns arguments into an exit code; nothing else
+//! exits the process.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::audit::{self, AuditLog, ShowFilter};
+use crate::config;
+use crate::error::{exit, Error};
+
+#[derive(Parser, Debug)]
+#[command(name = "ops-warden", version, about = "sshd ForceCommand for the ops-hub Inter-Hub bootstrap lane")]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The sshd entry point (ForceCommand). Reads SSH_ORIGINAL_COMMAND and SSH_USER_AUTH.
+    ForceCommand,
+    /// Host-side review of the audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCmd,
+    },
+    /// Validate the config and the files it names; prints JSON.
+    CheckConfig,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Verify the hash chain; with several --file, oldest first, across rotations.
+    Verify {
+        #[arg(long = "file")]
+        files: Vec<PathBuf>,
+    },
+    /// Show records, filtered.
+    Show {
+        /// RFC 3339 time or an age such as 30m, 12h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long = "key-id")]
+        key_id: Option<String>,
+        /// ok, refused, failed, usage, busy or aborted.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+/// Parses the arguments and runs; returns the process exit code.
+pub fn run() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    match cli.command {
+        Command::ForceCommand => {
+            let done = crate::pipeline::force_command(&cli.config);
+            if let Some(line) = &done.stderr_line {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            emit(&done.evidence);
+            done.exit_code
+        }
+        Command::Audit { action } => report(audit_cmd(&cli.config, action)),
+        Command::CheckConfig => report(check_config(&cli.config)),
+    }
+}
+
+/// Writes one JSON document to stdout. A closed stdout (the caller hung up)
+/// is not an error worth more than that: the audit record is already written.
+pub fn emit(doc: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, doc)
+        .map_err(std::io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+}
+
+fn report(r: Result<u8, Error>) -> u8 {
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "ops-warden: {} ({})", e, e.code());
+            e.exit_code()
+        }
+    }
+}
+
+fn audit_path(cfg_path: &std::path::Path, file: Option<PathBuf>) -> Result<PathBuf, Error> {
+    match file {
+        Some(f) => Ok(f),
+        None => Ok(config::load(cfg_path)?.audit_path),
+    }
+}
+
+fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> {
+    match action {
+        AuditCmd::Verify { files } => {
+            let live = match config::load(cfg_path) {
+                Ok(c) => Some(AuditLog::new(c.audit_path)),
+                Err(e) if files.is_empty() => return Err(e),
+                Err(_) => None,
+            };
+            let files = if files.is_empty() {
+                vec![live.as_ref().map(|l| l.path().to_path_buf()).unwrap_or_default()]
+            } else {
+                files
+            };
+            // The head file speaks for the live log only.
+            let live = live.filter(|l| files.last().map(PathBuf::as_path) == Some(l.path()));
+            let r = audit::verify_files(&files, live.as_ref());
+            emit(&serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?);
+            Ok(if r.ok { exit::OK } else { exit::DATAERR })
+        }
+        AuditCmd::Show { since, key_id, outcome, json, file } => {
+            let path = audit_path(cfg_path, file)?;
+            let filter = ShowFilter {
+                since: since
+                    .map(|s| ShowFilter::parse_since(&s, chrono::Utc::now()))
+                    .transpose()?,
+                key_id,
+                outcome,
+            };
+            audit::show(&path, &filter, json, &mut std::io::stdout().lock())?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn check_config(cfg_path: &std::path::Path) -> Result<u8, Error> {
+    let (ok, errors) = match crate::check::check_config(cfg_path) {
+        Ok(()) => (true, Vec::new()),
+        Err(problems) => (false, problems),
+    };
+    emit(&json!({
+        "config": cfg_path.display().to_string(),
+        "ok": ok,
+        "errors": errors.iter().map(|(k, m)| json!({"key": k, "message": m})).collect::<Vec<_>>(),
+    }));
+    Ok(if ok { exit::OK } else { exit::CONFIG })
+}

@@ -1,0 +1,202 @@
+//! The config file as written: serde structs, unknown keys refused.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub lane: RawLane,
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub state: RawState,
+    pub openbao: Option<RawOpenbao>,
+    pub interhub: Option<RawInterhub>,
+    #[serde(default)]
+    pub runner: RawRunner,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLane {
+    pub principal: String,
+    #[serde(default)]
+    pub require_sole_principal: bool,
+    pub key_id_pattern: String,
+    #[serde(default)]
+    pub ca_keys: Vec<String>,
+    pub ca_keys_file: Option<String>,
+    pub max_ttl_secs: u64,
+    #[serde(default = "default_skew")]
+    pub clock_skew_secs: u64,
+    #[serde(default = "default_critical")]
+    pub allowed_critical_options: Vec<String>,
+    #[serde(default)]
+    pub require_source_address: bool,
+    #[serde(default = "default_refused_ext")]
+    pub refused_extensions: Vec<String>,
+}
+
+fn default_skew() -> u64 {
+    60
+}
+fn default_critical() -> Vec<String> {
+    vec!["source-address".into()]
+}
+fn default_refused_ext() -> Vec<String> {
+    [
+        "permit-pty",
+        "permit-port-forwarding",
+        "permit-agent-forwarding",
+        "permit-X11-forwarding",
+        "permit-user-rc",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    #[serde(default = "default_state_dir")]
+    pub dir: String,
+    #[serde(default = "default_lock_wait")]
+    pub lock_wait_secs: u64,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        RawState {
+            dir: default_state_dir(),
+            lock_wait_secs: default_lock_wait(),
+        }
+    }
+}
+
+fn default_state_dir() -> String {
+    "/var/lib/ops-warden".into()
+}
+fn default_lock_wait() -> u64 {
+    5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenbao {
+    pub addr: String,
+    pub ca_bundle: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    pub auth: String,
+    #[serde(default = "default_approle_mount")]
+    pub approle_mount: String,
+    pub role_id_file: Option<String>,
+    pub secret_id_file: Option<String>,
+    pub token_file: Option<String>,
+    #[serde(default)]
+    pub operator_key: RawKvField,
+    #[serde(default = "default_runtime_field")]
+    pub runtime_key: RawKvField,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKvField {
+    #[serde(default = "default_mount")]
+    pub mount: String,
+    pub path: String,
+    pub field: String,
+}
+
+fn default_mount() -> String {
+    "secret".into()
+}
+
+impl Default for RawKvField {
+    fn default() -> Self {
+        RawKvField {
+            mount: default_mount(),
+            path: "platform/operators/interhub/operator".into(),
+            field: "IHUB_OPERATOR_KEY".into(),
+        }
+    }
+}
+
+fn default_runtime_field() -> RawKvField {
+    RawKvField {
+        mount: default_mount(),
+        path: "platform/operators/ops-hub/runtime".into(),
+        field: "OPS_HUB_KEY".into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInterhub {
+    pub base_url: String,
+    pub ca_bundle: Option<String>,
+    #[serde(default = "default_ih_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_hub")]
+    pub hub: String,
+    #[serde(default = "default_hub")]
+    pub consumer: String,
+    pub manifest: String,
+    pub widgets: String,
+}
+
+fn default_ih_timeout() -> u64 {
+    15
+}
+fn default_hub() -> String {
+    "ops-hub".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRunner {
+    #[serde(default = "default_runner_kind")]
+    pub kind: String,
+    #[serde(default)]
+    pub argv: Vec<String>,
+    #[serde(default = "default_runner_timeout")]
+    pub timeout_secs: u64,
+    pub workdir: Option<String>,
+}
+
+impl Default for RawRunner {
+    fn default() -> Self {
+        RawRunner {
+            kind: default_runner_kind(),
+            argv: Vec::new(),
+            timeout_secs: default_runner_timeout(),
+            workdir: None,
+        }
+    }
+}
+
+fn default_runner_kind() -> String {
+    "native".into()
+}
+fn default_runner_timeout() -> u64 {
+    600
+}

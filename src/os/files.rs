@@ -1,0 +1,225 @@
+//! Opening files that decide what ops-warden trusts.
+//!
+//! A file is trusted only after its own owner, type, mode and size are
+//! checked on the opened descriptor (no TOCTOU between check and read), it
+//! was opened without following a final symlink, and (where asked) its parent
+//! folder is not writable by anyone but root or the owner.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::unistd::{geteuid, getuid};
+
+/// Who may own a trusted file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owners {
+    /// root or the effective user (config, CA keys, AppRole files).
+    RootOrSelf,
+    /// Exactly the real user running the program (attended key files, SSH auth info).
+    Caller,
+}
+
+/// What a trusted file must look like.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Shown in error messages: "config", "role_id file", ...
+    pub what: &'static str,
+    pub owners: Owners,
+    /// Permission bits that must all be clear (0o022: nobody else may write;
+    /// 0o077: nobody else may read or write).
+    pub forbidden_mode: u32,
+    pub max_size: u64,
+    pub check_parent: bool,
+}
+
+impl Rule {
+    pub const CONFIG: Rule = Rule {
+        what: "config",
+        owners: Owners::RootOrSelf,
+        forbidden_mode: 0o022,
+        max_size: 1 << 20,
+        check_parent: true,
+    };
+    pub const SECRET: Rule = Rule {
+        what: "secret file",
+        owners: Owners::RootOrSelf,
+        forbidden_mode: 0o037,
+        max_size: 64 << 10,
+        check_parent: true,
+    };
+    pub const ATTENDED_KEY: Rule = Rule {
+        what: "key file",
+        owners: Owners::Caller,
+        forbidden_mode: 0o177,
+        max_size: 8 << 10,
+        check_parent: false,
+    };
+
+    pub fn named(mut self, what: &'static str) -> Rule {
+        self.what = what;
+        self
+    }
+}
+
+/// Opens `path` read-only, without following a final symlink, and checks it.
+pub fn open_trusted(path: &Path, rule: Rule) -> Result<File, String> {
+    let shown = path.display();
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY).bits())
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(40) => format!("{} {shown} is a symbolic link", rule.what),
+            _ => format!("{} {shown}: {}", rule.what, e.kind()),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{} {shown}: {e}", rule.what))?;
+    check_meta(&meta, rule).map_err(|m| format!("{} {shown} {m}", rule.what))?;
+    if rule.check_parent {
+        check_parent(path).map_err(|m| format!("{} {shown}: {m}", rule.what))?;
+    }
+    Ok(file)
+}
+
+fn check_meta(meta: &std::fs::Metadata, rule: Rule) -> Result<(), String> {
+    if !meta.file_type().is_file() {
+        return Err("is not a regular file".into());
+    }
+    let uid = meta.uid();
+    let owner_ok = match rule.owners {
+        Owners::RootOrSelf => uid == 0 || uid == geteuid().as_raw(),
+        Owners::Caller => uid == getuid().as_raw(),
+    };
+    if !owner_ok {
+        return Err(format!(
+            "is owned by uid {uid}; expected {}",
+            match rule.owners {
+                Owners::RootOrSelf => "root or the running user",
+                Owners::Caller => "the calling user",
+            }
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & rule.forbidden_mode != 0 {
+        return Err(format!(
+            "has mode {mode:04o}; bits {:04o} must be clear",
+            rule.forbidden_mode
+        ));
+    }
+    if meta.len() > rule.max_size {
+        return Err(format!("is {} bytes; at most {} allowed", meta.len(), rule.max_size));
+    }
+    Ok(())
+}
+
+/// The folder holding a trusted file must be owned by root or the running
+/// user and not writable by group or others (else the file could be swapped).
+pub fn check_parent(path: &Path) -> Result<(), String> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::env::current_dir().map_err(|e| e.to_string())?,
+    };
+    let meta = std::fs::metadata(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let uid = meta.uid();
+    if uid != 0 && uid != geteuid().as_raw() {
+        return Err(format!("folder {} is owned by uid {uid}", parent.display()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "folder {} is writable by group or others (mode {:04o})",
+            parent.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a trusted file whole (bounded by the rule's size).
+pub fn read_trusted(path: &Path, rule: Rule) -> Result<Vec<u8>, String> {
+    let file = open_trusted(path, rule)?;
+    let mut buf = Vec::new();
+    file.take(rule.max_size + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{} {}: {e}", rule.what, path.display()))?;
+    if buf.len() as u64 > rule.max_size {
+        return Err(format!("{} {} grew while read", rule.what, path.display()));
+    }
+    Ok(buf)
+}
+
+/// Reads a one-line secret file into a [`crate::secret::Secret`]: trailing
+/// newline stripped, printable ASCII only.
+pub fn read_secret_file(path: &Path, rule: Rule) -> Result<crate::secret::Secret, String> {
+    let bytes = zeroize::Zeroizing::new(read_trusted(path, rule)?);
+    let mut end = bytes.len();
+    while end > 0 && (bytes[end - 1] == b'\n' || bytes[end - 1] == b'\r') {
+        end -= 1;
+    }
+    let body = &bytes[..end];
+    if body.is_empty() {
+        return Err(format!("{} {} is empty", rule.what, path.display()));
+    }
+    if !body.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(format!(
+            "{} {} holds bytes outside printable ASCII",
+            rule.what,
+            path.display()
+        ));
+    }
+    // Checked ASCII above, so this cannot fail.
+    let text = String::from_utf8(body.to_vec()).map_err(|_| "not UTF-8".to_string())?;
+    Ok(crate::secret::Secret::new(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(dir: &Path, name: &str, body: &str, mode: u32) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    fn private_dir() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        d
+    }
+
+    #[test]
+    fn secret_file_modes() {
+        let d = private_dir();
+        let ok = write(d.path(), "ok", "s3cr3t\n", 0o600);
+        assert_eq!(read_secret_file(&ok, Rule::SECRET).unwrap().expose(), "s3cr3t");
+        let open = write(d.path(), "open", "s3cr3t", 0o644);
+        let err = read_secret_file(&open, Rule::SECRET).unwrap_err();
+        assert!(err.contains("mode 0644"), "{err}");
+        assert!(!err.contains("s3cr3t"));
+        let empty = write(d.path(), "empty", "\n", 0o600);
+        assert!(read_secret_file(&empty, Rule::SECRET).unwrap_err().contains("empty"));
+        let bin = write(d.path(), "bin", "a\u{7}b", 0o600);
+        assert!(read_secret_file(&bin, Rule::SECRET).is_err());
+    }
+
+    #[test]
+    fn symlinks_and_open_parents_are_refused() {
+        let d = private_dir();
+        let target = write(d.path(), "t", "x", 0o600);
+        let link = d.path().join("l");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(open_trusted(&link, Rule::CONFIG).unwrap_err().contains("symbolic link"));
+        let open_dir = d.path().join("open");
+        std::fs::create_dir(&open_dir).unwrap();
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let f = write(&open_dir, "c", "x", 0o644);
+        assert!(open_trusted(&f, Rule::CONFIG).unwrap_err().contains("writable by group"));
+        assert!(open_trusted(d.path(), Rule::CONFIG).unwrap_err().contains("regular file"));
+    }
+}

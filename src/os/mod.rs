@@ -1,0 +1,6 @@
+//! OS hardening, trusted-file checks and the single-run lock.
+
+pub mod files;
+pub mod harden;
+pub mod lock;
+pub mod signals;

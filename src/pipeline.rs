@@ -1,0 +1,140 @@
+//! The force-command story, top to bottom.
+//!
+//! harden → read the SSH environment → load the config → parse the request →
+//! verify the caller → audit intent → do the verb (which, for the real work,
+//! takes the lock, reads the operator key, bootstraps and stores the runtime
+//! key) → audit result → evidence on stdout. The audit record is always
+//! written before stdout, so a caller who hangs up cannot erase it.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::audit::AuditLog;
+use crate::config::{self, Config};
+use crate::env::{Environ, Mode};
+use crate::error::Error;
+use crate::evidence::{Evidence, RunInfo};
+use crate::os::signals::Signals;
+use crate::policy::cert::{self, VerifiedCaller};
+use crate::ssh::{auth_info, command};
+use crate::ssh::command::Verb;
+
+/// What a finished run hands back to `main`: the document and the exit code.
+pub struct Finished {
+    pub evidence: serde_json::Value,
+    pub exit_code: u8,
+    pub stderr_line: Option<String>,
+}
+
+impl Finished {
+    fn from(ev: &Evidence, run: &RunInfo) -> Finished {
+        Finished {
+            evidence: ev.to_json(run),
+            exit_code: ev.exit_code(),
+            stderr_line: ev
+                .error
+                .as_ref()
+                .map(|e| format!("ops-warden: {} ({}): {e}", e.outcome(), e.code())),
+        }
+    }
+}
+
+/// sshd's entry: everything from the client is untrusted.
+pub fn force_command(config_path: &Path) -> Finished {
+    let run = RunInfo::start("force-command");
+    let mut ev = Evidence::default();
+    if let Err(e) = crate::os::harden::harden_process() {
+        ev.error = Some(Error::Internal(format!("hardening failed: {e}")));
+        return Finished::from(&ev, &run);
+    }
+    let env = Environ::capture_and_clear(Mode::ForceCommand);
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            ev.error = Some(Error::Internal(format!("signal handlers: {e}")));
+            return Finished::from(&ev, &run);
+        }
+    };
+    ev.command = command::display_untrusted(env.ssh_original_command.as_deref());
+
+    let cfg = match config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            ev.error = Some(e);
+            return Finished::from(&ev, &run);
+        }
+    };
+    let audit = AuditLog::new(&cfg.audit_path);
+
+    let request = command::parse(env.ssh_original_command.as_deref());
+    if let Ok(verb) = &request {
+        ev.command = Some(verb.canonical());
+    }
+    let caller = verify_caller(&cfg, &env, &mut ev);
+    if let Ok(c) = &caller {
+        ev.caller = Some(c.to_json());
+    }
+
+    // Nothing is done for the caller before the intent is on disk.
+    if let Err(e) = audit.append(ev.audit_fields(&run, "intent")) {
+        ev.error = Some(e);
+        return Finished::from(&ev, &run);
+    }
+
+    let work = match (caller, request) {
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        (Ok(caller), Ok(verb)) => execute(&cfg, &caller, verb, &run, &signals, &mut ev),
+    };
+    match work {
+        Ok(result) => ev.result = result,
+        Err(e) => {
+            if matches!(e, Error::Usage(_)) {
+                ev.usage = Some(command::USAGE.into());
+            }
+            ev.error = Some(e);
+        }
+    }
+
+    match audit.append(ev.audit_fields(&run, "result")) {
+        Ok(r) => ev.audit = Some(r),
+        Err(e) => {
+            // The work happened but its record did not land: say so loudly.
+            ev.error = Some(e);
+        }
+    }
+    Finished::from(&ev, &run)
+}
+
+/// Reads and checks the certificate; on refusal the presented certificate
+/// is still described in the evidence so an auditor sees who tried.
+fn verify_caller(cfg: &Config, env: &Environ, ev: &mut Evidence) -> Result<VerifiedCaller, Error> {
+    let path = env.ssh_user_auth.as_deref().ok_or(Error::AuthInfoMissing)?;
+    let certificate = auth_info::read_certificate(Path::new(path))?;
+    let client = cert::client_address(env.ssh_connection.as_deref().and_then(|c| c.to_str()));
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    cert::verify(&cfg.lane, &certificate, client, now).inspect_err(|_| {
+        ev.certificate = Some(cert::describe(&certificate));
+    })
+}
+
+/// Runs one verb for a verified caller.
+fn execute(
+    cfg: &Config,
+    caller: &VerifiedCaller,
+    verb: Verb,
+    run: &RunInfo,
+    signals: &Signals,
+    ev: &mut Evidence,
+) -> Result<Option<serde_json::Value>, Error> {
+    match verb {
+        Verb::Whoami => Ok(Some(json!({"whoami": caller.to_json()}))),
+        Verb::Help => {
+            ev.usage = Some(command::USAGE.into());
+            Ok(None)
+        }
+        Verb::Gate | Verb::Verify | Verb::Bootstrap(_) => {
+            crate::lane::run(cfg, caller, verb, run, signals).map(Some)
+        }
+    }
+}

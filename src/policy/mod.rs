@@ -1,0 +1,4 @@
+//! Policy checks on the caller: the certificate envelope of the lane.
+
+pub mod cert;
+pub mod glob;
