@@ -1,0 +1,156 @@
+//! Test support: fixtures on disk, real OpenSSH, real OpenBao, the Inter-Hub
+//! simulator, and the secret scanner. Each test binary uses what it needs.
+#![allow(dead_code)]
+
+pub mod scan;
+pub mod sshd;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ops-warden"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Tests that start sshd as another user need root; say so instead of skipping.
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "this test starts sshd and logs in as a lane user: run the suite as root \
+         (CI does; see README 'Running the tests')"
+    );
+}
+
+/// A fresh folder under a root-owned 0755 parent outside /tmp (sshd's
+/// StrictModes refuses paths under world-writable folders). Removed on drop.
+pub struct Fixture {
+    pub dir: PathBuf,
+}
+
+static FIXTURES: AtomicUsize = AtomicUsize::new(0);
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        let base = if is_root() {
+            PathBuf::from("/var/lib/ops-warden-test")
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        };
+        let dir = base.join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            FIXTURES.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for d in [&base, &dir] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Fixture { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn mkdir(&self, rel: &str, mode: u32) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    pub fn write(&self, rel: &str, body: &str, mode: u32) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    /// `ssh-keygen -q -N '' -C test <args>` in the fixture folder.
+    pub fn keygen(&self, args: &[&str]) {
+        let out = Command::new("ssh-keygen")
+            .current_dir(&self.dir)
+            .args(["-q", "-N", "", "-C", "test"])
+            .args(args)
+            .output()
+            .expect("ssh-keygen (openssh-client) is installed");
+        assert!(out.status.success(), "ssh-keygen {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Signs `<key>.pub` with `ca`; returns the certificate path.
+    pub fn sign(&self, ca: &str, key: &str, opts: &[&str]) -> PathBuf {
+        let cert = self.path(&format!("{key}-cert.pub"));
+        let _ = std::fs::remove_file(&cert);
+        let out = Command::new("ssh-keygen")
+            .current_dir(&self.dir)
+            .args(["-q", "-s", ca])
+            .args(opts)
+            .arg(format!("{key}.pub"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sign: {}", String::from_utf8_lossy(&out.stderr));
+        // Each certificate keeps its own file; the next signing would overwrite it.
+        let kept = self.path(&format!("{key}-cert-{}.pub", FIXTURES.fetch_add(1, Ordering::SeqCst)));
+        std::fs::rename(&cert, &kept).unwrap();
+        kept
+    }
+
+    pub fn chown(&self, path: &Path, user: &str) {
+        let u = nix::unistd::User::from_name(user).unwrap().expect("user exists");
+        nix::unistd::chown(path, Some(u.uid), Some(u.gid)).unwrap();
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if std::env::var_os("OW_KEEP_FIXTURES").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A free loopback TCP port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Parses the single JSON document on stdout; fails if there is anything else.
+pub fn evidence(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8");
+    let mut docs = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+    let doc = docs
+        .next()
+        .unwrap_or_else(|| panic!("no JSON on stdout; stderr: {}", String::from_utf8_lossy(&out.stderr)))
+        .expect("stdout is JSON");
+    assert!(docs.next().is_none(), "more than one JSON document on stdout: {text}");
+    doc
+}
+
+/// Validates a document against the published evidence schema.
+pub fn assert_schema(doc: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/evidence.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "evidence does not match the schema: {errors:?}\n{doc:#}");
+}
+
+pub fn code_of(doc: &serde_json::Value) -> &str {
+    doc["error"]["code"].as_str().unwrap_or("none")
+}

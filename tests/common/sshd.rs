@@ -1,0 +1,208 @@
+//! A real OpenSSH server on 127.0.0.1 running ops-warden as the ForceCommand,
+//! configured from host-config/'s own snippet.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{bin, free_port, repo, Fixture};
+
+pub const LANE_USER: &str = "ow-lane";
+static USER_LOCK: Mutex<()> = Mutex::new(());
+
+/// Creates the lane user once: /bin/sh shell (it runs the ForceCommand), no
+/// password but not locked (`usermod -p '*'`, since UsePAM is off).
+pub fn ensure_lane_user() {
+    let _g = USER_LOCK.lock().unwrap();
+    if nix::unistd::User::from_name(LANE_USER).unwrap().is_none() {
+        let st = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", LANE_USER])
+            .status()
+            .expect("useradd");
+        assert!(st.success(), "useradd {LANE_USER}");
+    }
+    let st = Command::new("usermod").args(["-p", "*", LANE_USER]).status().unwrap();
+    assert!(st.success());
+}
+
+/// Paths of one lane host: keys, certs, config, audit, sshd.
+pub struct LaneHost {
+    pub fx: Fixture,
+    pub port: u16,
+    child: Child,
+    pub config: PathBuf,
+    pub audit: PathBuf,
+}
+
+/// Knobs a test may set before the host starts.
+pub struct LaneOptions {
+    pub max_ttl_secs: u64,
+    /// Extra TOML appended to the config (openbao/interhub sections).
+    pub extra_config: String,
+    /// Lines added to the `[lane]` table.
+    pub lane_extra: String,
+}
+
+impl Default for LaneOptions {
+    fn default() -> Self {
+        LaneOptions {
+            max_ttl_secs: 20 * 60,
+            extra_config: String::new(),
+            lane_extra: String::new(),
+        }
+    }
+}
+
+impl LaneHost {
+    /// Keys: `lane-ca` (pinned by ops-warden and trusted by sshd), `other-ca`
+    /// (trusted by sshd only), `user` (the caller's key).
+    pub fn start(name: &str, opts: LaneOptions) -> LaneHost {
+        super::require_root();
+        ensure_lane_user();
+        let fx = Fixture::new(name);
+        fx.keygen(&["-t", "ed25519", "-f", "lane-ca"]);
+        fx.keygen(&["-t", "ed25519", "-f", "other-ca"]);
+        fx.keygen(&["-t", "ed25519", "-f", "user"]);
+        fx.keygen(&["-t", "ed25519", "-f", "host_key"]);
+        let lane_ca = std::fs::read_to_string(fx.path("lane-ca.pub")).unwrap();
+        let other_ca = std::fs::read_to_string(fx.path("other-ca.pub")).unwrap();
+        let sshd_cas = fx.write("etc/sshd-trusted-cas.pub", &format!("{lane_ca}{other_ca}"), 0o644);
+        fx.write("etc/lane-ca.pub", &lane_ca, 0o644);
+        fx.write(
+            &format!("etc/principals/{LANE_USER}"),
+            &std::fs::read_to_string(repo().join("host-config/sshd/auth_principals.ihub-bootstrap")).unwrap(),
+            0o644,
+        );
+        std::fs::set_permissions(fx.path("etc"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(fx.path("etc/principals"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        // The binary where the lane user can run it.
+        fx.mkdir("bin", 0o755);
+        let exe = fx.path("bin/ops-warden");
+        std::fs::copy(bin(), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let log_dir = fx.mkdir("log", 0o750);
+        fx.chown(&log_dir, LANE_USER);
+        let state_dir = fx.mkdir("state", 0o700);
+        fx.chown(&state_dir, LANE_USER);
+        let audit = log_dir.join("audit.jsonl");
+        let config = fx.write(
+            "etc/ops-warden.toml",
+            &format!(
+                "[lane]\nprincipal = \"agt-interhub-bootstrap\"\nrequire_sole_principal = true\n\
+                 key_id_pattern = \"agt-*-interhub-bootstrap*\"\nca_keys_file = \"{}\"\n\
+                 max_ttl_secs = {}\n{}\n[audit]\npath = \"{}\"\n[state]\ndir = \"{}\"\nlock_wait_secs = 2\n{}",
+                fx.path("etc/lane-ca.pub").display(),
+                opts.max_ttl_secs,
+                opts.lane_extra,
+                audit.display(),
+                state_dir.display(),
+                opts.extra_config,
+            ),
+            0o644,
+        );
+
+        let snippet = std::fs::read_to_string(repo().join("host-config/sshd/50-ops-warden.conf"))
+            .unwrap()
+            .replace("@LANE_USER@", LANE_USER)
+            .replace("@CA_KEYS@", &sshd_cas.display().to_string())
+            .replace("@PRINCIPALS_DIR@", &fx.path("etc/principals").display().to_string())
+            .replace("@OPS_WARDEN@", &exe.display().to_string())
+            .replace("@CONFIG@", &config.display().to_string());
+        let port = free_port();
+        let sshd_config = fx.write(
+            "etc/sshd_config",
+            &format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nUsePAM no\n\
+                 StrictModes yes\nLogLevel VERBOSE\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nAuthorizedKeysFile none\nAllowUsers {LANE_USER}\n\
+                 MaxStartups 30:30:60\n{snippet}\n",
+                fx.path("host_key").display(),
+                fx.path("sshd.pid").display(),
+            ),
+            0o644,
+        );
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        std::fs::set_permissions("/run/sshd", std::fs::Permissions::from_mode(0o755)).unwrap();
+        let check = Command::new(sshd_path()).args(["-t", "-f"]).arg(&sshd_config).output().unwrap();
+        assert!(check.status.success(), "sshd -t: {}", String::from_utf8_lossy(&check.stderr));
+        let log = std::fs::File::create(fx.path("sshd.log")).unwrap();
+        let child = Command::new(sshd_path())
+            .args(["-D", "-e", "-f"])
+            .arg(&sshd_config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sshd starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen: {}", std::fs::read_to_string(fx.path("sshd.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        LaneHost { fx, port, child, config, audit }
+    }
+
+    /// A certificate for `user.pub` from `ca` with ssh-keygen options.
+    pub fn cert(&self, ca: &str, opts: &[&str]) -> PathBuf {
+        self.fx.sign(ca, "user", opts)
+    }
+
+    /// The usual good certificate.
+    pub fn good_cert(&self) -> PathBuf {
+        self.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"])
+    }
+
+    pub fn ssh_command(&self, cert: &Path, remote: &[&str]) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(["-F", "/dev/null", "-p", &self.port.to_string()])
+            .arg("-i")
+            .arg(self.fx.path("user"))
+            .arg("-o")
+            .arg(format!("CertificateFile={}", cert.display()))
+            .args([
+                "-o", "IdentitiesOnly=yes",
+                "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "BatchMode=yes",
+                "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10",
+                "-T",
+            ])
+            .arg(format!("{LANE_USER}@127.0.0.1"))
+            .args(remote)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn ssh(&self, cert: &Path, remote: &[&str]) -> Output {
+        self.ssh_command(cert, remote).output().expect("ssh runs")
+    }
+
+    /// Runs ops-warden on the host side (as root) with this host's config.
+    pub fn ops_warden(&self, args: &[&str]) -> Output {
+        Command::new(bin()).arg("--config").arg(&self.config).args(args).output().unwrap()
+    }
+
+    pub fn sshd_log(&self) -> String {
+        std::fs::read_to_string(self.fx.path("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for LaneHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd_path() -> &'static str {
+    if Path::new("/usr/sbin/sshd").exists() {
+        "/usr/sbin/sshd"
+    } else {
+        "sshd"
+    }
+}

@@ -1,0 +1,131 @@
+//! The SSH gate end to end: a real sshd on 127.0.0.1, real certificates,
+//! ops-warden as the ForceCommand.
+
+mod common;
+
+use common::sshd::{LaneHost, LaneOptions};
+use common::{assert_schema, code_of, evidence};
+
+#[test]
+fn the_gate_through_real_sshd() {
+    let host = LaneHost::start("gate", LaneOptions::default());
+    let good = host.good_cert();
+
+    // whoami succeeds and names the caller.
+    let out = host.ssh(&good, &["whoami"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}\nsshd: {}", String::from_utf8_lossy(&out.stderr), host.sshd_log());
+    let doc = evidence(&out);
+    assert_schema(&doc);
+    assert_eq!(doc["outcome"], "ok");
+    assert_eq!(doc["command"], "whoami");
+    assert_eq!(doc["caller"]["key_id"], "agt-test-interhub-bootstrap");
+    assert_eq!(doc["caller"]["principal"], "agt-interhub-bootstrap");
+    assert_eq!(doc["caller"]["client_address"], "127.0.0.1");
+    assert_eq!(doc["result"]["whoami"]["key_id"], "agt-test-interhub-bootstrap");
+    assert!(out.stderr.is_empty(), "nothing on stderr on success");
+    let first_seq = doc["audit"]["seq"].as_u64().unwrap();
+
+    // Refusals by ops-warden, each with its own code, exit 77, and evidence.
+    let refused = |cert: &std::path::Path, remote: &[&str], code: &str| {
+        let out = host.ssh(cert, remote);
+        let doc = evidence(&out);
+        assert_schema(&doc);
+        assert_eq!(code_of(&doc), code, "{remote:?}: {doc:#}");
+        assert_eq!(out.status.code(), Some(77), "{remote:?}");
+        assert_eq!(doc["outcome"], "refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "stderr is one short line: {err}");
+        doc
+    };
+    refused(&good, &["frobnicate"], "command-unknown-verb");
+    refused(&good, &["whoami;", "id"], "command-shell-syntax");
+    refused(&good, &["$(id)"], "command-shell-syntax");
+    refused(&good, &["`id`"], "command-shell-syntax");
+    refused(&good, &["whoami\nid"], "command-not-printable");
+    refused(&good, &["whoami", "--verbose"], "command-bad-argument");
+
+    let long_ttl = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+52w", "-O", "clear"]);
+    refused(&long_ttl, &["whoami"], "cert-ttl-too-long");
+    let bad_id = host.cert("lane-ca", &["-I", "mallory", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"]);
+    let doc = refused(&bad_id, &["whoami"], "key-id-mismatch");
+    assert_eq!(doc["certificate"]["key_id"], "mallory", "refusals name who tried");
+    assert!(doc["caller"].is_null());
+    let other = host.cert("other-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"]);
+    refused(&other, &["whoami"], "ca-not-pinned");
+    let pty = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m"]);
+    refused(&pty, &["whoami"], "extension-refused");
+    let src = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear", "-O", "source-address=127.0.0.2/32,10.0.0.0/8"]);
+    // sshd enforces source-address itself too; either refusal keeps the caller out.
+    let out = host.ssh(&src, &["whoami"]);
+    assert_ne!(out.status.code(), Some(0));
+
+    // An interactive login gets the usage as JSON and exit 64.
+    let out = host.ssh(&good, &[]);
+    assert_eq!(out.status.code(), Some(64), "{}\n{}", String::from_utf8_lossy(&out.stderr), host.sshd_log());
+    let doc = evidence(&out);
+    assert_schema(&doc);
+    assert_eq!(doc["outcome"], "usage");
+    assert!(doc["usage"].as_str().unwrap().contains("bootstrap"));
+
+    // Verbs that need OpenBao/Inter-Hub parse and are audited; without those
+    // sections in the config they fail with a config error, not a crash.
+    let out = host.ssh(&good, &["bootstrap", "--plan"]);
+    let doc = evidence(&out);
+    assert_schema(&doc);
+    assert_eq!(doc["command"], "bootstrap --plan");
+    assert_ne!(out.status.code(), Some(0));
+
+    // An expired certificate never reaches ops-warden: sshd refuses it.
+    let before = std::fs::read_to_string(&host.audit).unwrap().lines().count();
+    let expired = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-2h:-1h", "-O", "clear"]);
+    let out = host.ssh(&expired, &["whoami"]);
+    assert_eq!(out.status.code(), Some(255), "ssh itself fails");
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&host.audit).unwrap().lines().count(), before);
+
+    // The audit log holds an intent and a result for every run and verifies.
+    let out = host.ops_warden(&["audit", "verify"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["head_checked"], true);
+    assert!(report["last"]["seq"].as_u64().unwrap() > first_seq);
+    let log = std::fs::read_to_string(&host.audit).unwrap();
+    assert!(log.contains("\"code\":\"key-id-mismatch\""));
+    assert!(log.contains("\"event\":\"intent\""));
+    assert!(!log.contains("whoami\nid"), "untrusted text is escaped");
+
+    // audit show filters by outcome and key id.
+    let out = host.ops_warden(&["audit", "show", "--outcome", "refused", "--json"]);
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.lines().count() >= 8, "{shown}");
+    assert!(shown.lines().all(|l| l.contains("\"outcome\":\"refused\"")));
+    let out = host.ops_warden(&["audit", "show", "--key-id", "mallory", "--since", "1h"]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("key-id-mismatch"));
+
+    // One changed byte is found, and so is a removed line.
+    let pristine = std::fs::read(&host.audit).unwrap();
+    let mut tampered = pristine.clone();
+    let at = tampered.iter().position(|&b| b == b'\n').unwrap() + 20;
+    tampered[at] ^= 0x01;
+    std::fs::write(&host.audit, &tampered).unwrap();
+    let out = host.ops_warden(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(65));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(report["first_bad"].as_str().unwrap().ends_with(":2"), "{report:#}");
+
+    let mut lines: Vec<&str> = std::str::from_utf8(&pristine).unwrap().lines().collect();
+    lines.remove(3);
+    std::fs::write(&host.audit, lines.join("\n") + "\n").unwrap();
+    let out = host.ops_warden(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(65));
+
+    // A log whose tail was cut is not extended: the next login fails closed.
+    let mut lines: Vec<&str> = std::str::from_utf8(&pristine).unwrap().lines().collect();
+    lines.pop();
+    std::fs::write(&host.audit, lines.join("\n") + "\n").unwrap();
+    let out = host.ssh(&good, &["whoami"]);
+    assert_eq!(out.status.code(), Some(77));
+    assert_eq!(code_of(&evidence(&out)), "audit-write-failed");
+}
