@@ -19,24 +19,49 @@ pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
     };
     if let Some(o) = &cfg.openbao {
         match &o.auth {
-            OpenbaoAuth::AppRole { role_id_file, secret_id_file, .. } => {
-                file("openbao.role_id_file", role_id_file, Rule::SECRET.named("role_id file"));
-                file("openbao.secret_id_file", secret_id_file, Rule::SECRET.named("secret_id file"));
+            OpenbaoAuth::AppRole {
+                role_id_file,
+                secret_id_file,
+                ..
+            } => {
+                file(
+                    "openbao.role_id_file",
+                    role_id_file,
+                    Rule::SECRET.named("role_id file"),
+                );
+                file(
+                    "openbao.secret_id_file",
+                    secret_id_file,
+                    Rule::SECRET.named("secret_id file"),
+                );
             }
-            OpenbaoAuth::TokenFile(t) => file("openbao.token_file", t, Rule::SECRET.named("token file")),
+            OpenbaoAuth::TokenFile(t) => {
+                file("openbao.token_file", t, Rule::SECRET.named("token file"))
+            }
         }
         if let Some(ca) = &o.ca_bundle {
             file("openbao.ca_bundle", ca, Rule::CONFIG.named("CA bundle"));
         }
     }
     if let Some(i) = &cfg.interhub {
-        file("interhub.manifest", &i.manifest, Rule::CONFIG.named("manifest"));
-        file("interhub.widgets", &i.widgets, Rule::CONFIG.named("widget seed"));
+        file(
+            "interhub.manifest",
+            &i.manifest,
+            Rule::CONFIG.named("manifest"),
+        );
+        file(
+            "interhub.widgets",
+            &i.widgets,
+            Rule::CONFIG.named("widget seed"),
+        );
         if let Some(ca) = &i.ca_bundle {
             file("interhub.ca_bundle", ca, Rule::CONFIG.named("CA bundle"));
         }
     }
-    for (key, dir) in [("audit.path", cfg.audit_path.as_path()), ("state.dir", cfg.state_dir.join("x").as_path())] {
+    for (key, dir) in [
+        ("audit.path", cfg.audit_path.as_path()),
+        ("state.dir", cfg.state_dir.join("x").as_path()),
+    ] {
         if let Err(e) = check_parent(dir) {
             p.push((key.into(), e));
         }

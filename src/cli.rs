@@ -12,7 +12,11 @@ use crate::config;
 use crate::error::{exit, Error};
 
 #[derive(Parser, Debug)]
-#[command(name = "ops-warden", version, about = "sshd ForceCommand for the ops-hub Inter-Hub bootstrap lane")]
+#[command(
+    name = "ops-warden",
+    version,
+    about = "sshd ForceCommand for the ops-hub Inter-Hub bootstrap lane"
+)]
 pub struct Cli {
     /// Config file.
     #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
@@ -65,7 +69,11 @@ pub fn run() -> u8 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     match cli.command {
@@ -118,7 +126,10 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
                 Err(_) => None,
             };
             let files = if files.is_empty() {
-                vec![live.as_ref().map(|l| l.path().to_path_buf()).unwrap_or_default()]
+                vec![live
+                    .as_ref()
+                    .map(|l| l.path().to_path_buf())
+                    .unwrap_or_default()]
             } else {
                 files
             };
@@ -128,7 +139,13 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
             emit(&serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?);
             Ok(if r.ok { exit::OK } else { exit::DATAERR })
         }
-        AuditCmd::Show { since, key_id, outcome, json, file } => {
+        AuditCmd::Show {
+            since,
+            key_id,
+            outcome,
+            json,
+            file,
+        } => {
             let path = audit_path(cfg_path, file)?;
             let filter = ShowFilter {
                 since: since

@@ -29,7 +29,10 @@ pub enum Error {
     /// No command was given (an interactive `ssh host`).
     Usage(String),
     /// `SSH_ORIGINAL_COMMAND` is longer than the bound.
-    CommandTooLong { len: usize, max: usize },
+    CommandTooLong {
+        len: usize,
+        max: usize,
+    },
     /// `SSH_ORIGINAL_COMMAND` holds a byte outside printable ASCII (newline, tab, NUL, UTF-8).
     CommandNotPrintable,
     /// `SSH_ORIGINAL_COMMAND` holds shell syntax; no shell is ever run.
@@ -52,7 +55,10 @@ pub enum Error {
     CertSignatureInvalid,
     CertNotYetValid,
     CertExpired,
-    CertTtlTooLong { ttl_secs: u64, max_secs: u64 },
+    CertTtlTooLong {
+        ttl_secs: u64,
+        max_secs: u64,
+    },
     PrincipalMissing,
     PrincipalMismatch,
     PrincipalNotSole,
@@ -88,7 +94,9 @@ pub enum Error {
     OpenbaoCapabilityMissing(String),
     OpenbaoNotFound(String),
     OpenbaoFieldMissing(String),
-    OpenbaoValueInvalid(String),
+    SecretValueEmpty(String),
+    SecretValueTooLong(String),
+    SecretValueNotPrintable(String),
     OpenbaoCasConflict(String),
     OpenbaoReadBackMismatch,
     OpenbaoServer(String),
@@ -170,7 +178,9 @@ impl Error {
             OpenbaoCapabilityMissing(_) => "openbao-capability-missing",
             OpenbaoNotFound(_) => "openbao-not-found",
             OpenbaoFieldMissing(_) => "openbao-field-missing",
-            OpenbaoValueInvalid(_) => "openbao-value-invalid",
+            SecretValueEmpty(_) => "secret-value-empty",
+            SecretValueTooLong(_) => "secret-value-too-long",
+            SecretValueNotPrintable(_) => "secret-value-not-printable",
             OpenbaoCasConflict(_) => "openbao-cas-conflict",
             OpenbaoReadBackMismatch => "openbao-read-back-mismatch",
             OpenbaoServer(_) => "openbao-server-error",
@@ -243,7 +253,9 @@ impl Error {
             | OpenbaoServer(_)
             | OpenbaoNotFound(_)
             | OpenbaoFieldMissing(_)
-            | OpenbaoValueInvalid(_)
+            | SecretValueEmpty(_)
+            | SecretValueTooLong(_)
+            | SecretValueNotPrintable(_)
             | InterhubUnreachable(_)
             | InterhubTimeout(_)
             | InterhubServer(_)
@@ -289,7 +301,10 @@ impl fmt::Display for Error {
             NoCertificate(m) => write!(f, "no usable SSH certificate: {m}"),
             CertMalformed(m) => write!(f, "certificate does not parse: {m}"),
             CertNotUser => f.write_str("certificate is a host certificate, not a user certificate"),
-            CaNotPinned(fp) => write!(f, "certificate signed by CA {fp}, which this lane does not pin"),
+            CaNotPinned(fp) => write!(
+                f,
+                "certificate signed by CA {fp}, which this lane does not pin"
+            ),
             CertSignatureInvalid => f.write_str("certificate signature does not verify"),
             CertNotYetValid => f.write_str("certificate is not valid yet"),
             CertExpired => f.write_str("certificate has expired"),
@@ -328,7 +343,11 @@ impl fmt::Display for Error {
             OpenbaoCapabilityMissing(m) => write!(f, "OpenBao policy is missing {m}"),
             OpenbaoNotFound(p) => write!(f, "no secret at {p}"),
             OpenbaoFieldMissing(m) => write!(f, "secret field missing: {m}"),
-            OpenbaoValueInvalid(m) => write!(f, "secret value rejected: {m}"),
+            SecretValueEmpty(m) => write!(f, "secret {m} is empty"),
+            SecretValueTooLong(m) => write!(f, "secret {m} is longer than allowed"),
+            SecretValueNotPrintable(m) => {
+                write!(f, "secret {m} holds bytes outside printable ASCII")
+            }
             OpenbaoCasConflict(m) => write!(f, "another writer stored first: {m}"),
             OpenbaoReadBackMismatch => {
                 f.write_str("the value read back from OpenBao differs from the one written")
@@ -344,7 +363,9 @@ impl fmt::Display for Error {
             InterhubServer(m) => write!(f, "Inter-Hub server error: {m}"),
             InterhubProtocol(m) => write!(f, "Inter-Hub answered unexpectedly: {m}"),
             RuntimeKeyInvalid(m) => write!(f, "stored runtime key no longer works: {m}"),
-            RuntimeKeyNotStored(m) => write!(f, "runtime key could not be stored and was revoked: {m}"),
+            RuntimeKeyNotStored(m) => {
+                write!(f, "runtime key could not be stored and was revoked: {m}")
+            }
             RuntimeKeyOrphaned(m) => write!(
                 f,
                 "runtime key could neither be stored nor revoked; revoke it by hand: {m}"
@@ -381,10 +402,11 @@ mod tests {
         ];
         for e in samples {
             let code = e.code();
-            assert!(code
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c == '-'));
-            assert!([64, 65, 69, 70, 74, 75, 77, 78].contains(&e.exit_code()), "{code}");
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(
+                [64, 65, 69, 70, 74, 75, 77, 78].contains(&e.exit_code()),
+                "{code}"
+            );
         }
         assert_eq!(Error::Busy.outcome(), "busy");
         assert_eq!(Error::CertExpired.outcome(), "refused");

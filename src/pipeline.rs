@@ -17,8 +17,8 @@ use crate::error::Error;
 use crate::evidence::{Evidence, RunInfo};
 use crate::os::signals::Signals;
 use crate::policy::cert::{self, VerifiedCaller};
-use crate::ssh::{auth_info, command};
 use crate::ssh::command::Verb;
+use crate::ssh::{auth_info, command};
 
 /// What a finished run hands back to `main`: the document and the exit code.
 pub struct Finished {

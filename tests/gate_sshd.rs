@@ -13,7 +13,13 @@ fn the_gate_through_real_sshd() {
 
     // whoami succeeds and names the caller.
     let out = host.ssh(&good, &["whoami"]);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}\nsshd: {}", String::from_utf8_lossy(&out.stderr), host.sshd_log());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}\nsshd: {}",
+        String::from_utf8_lossy(&out.stderr),
+        host.sshd_log()
+    );
     let doc = evidence(&out);
     assert_schema(&doc);
     assert_eq!(doc["outcome"], "ok");
@@ -21,7 +27,10 @@ fn the_gate_through_real_sshd() {
     assert_eq!(doc["caller"]["key_id"], "agt-test-interhub-bootstrap");
     assert_eq!(doc["caller"]["principal"], "agt-interhub-bootstrap");
     assert_eq!(doc["caller"]["client_address"], "127.0.0.1");
-    assert_eq!(doc["result"]["whoami"]["key_id"], "agt-test-interhub-bootstrap");
+    assert_eq!(
+        doc["result"]["whoami"]["key_id"],
+        "agt-test-interhub-bootstrap"
+    );
     assert!(out.stderr.is_empty(), "nothing on stderr on success");
     let first_seq = doc["audit"]["seq"].as_u64().unwrap();
 
@@ -44,24 +53,93 @@ fn the_gate_through_real_sshd() {
     refused(&good, &["whoami\nid"], "command-not-printable");
     refused(&good, &["whoami", "--verbose"], "command-bad-argument");
 
-    let long_ttl = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+52w", "-O", "clear"]);
+    let long_ttl = host.cert(
+        "lane-ca",
+        &[
+            "-I",
+            "agt-test-interhub-bootstrap",
+            "-n",
+            "agt-interhub-bootstrap",
+            "-V",
+            "-1m:+52w",
+            "-O",
+            "clear",
+        ],
+    );
     refused(&long_ttl, &["whoami"], "cert-ttl-too-long");
-    let bad_id = host.cert("lane-ca", &["-I", "mallory", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"]);
+    let bad_id = host.cert(
+        "lane-ca",
+        &[
+            "-I",
+            "mallory",
+            "-n",
+            "agt-interhub-bootstrap",
+            "-V",
+            "-1m:+5m",
+            "-O",
+            "clear",
+        ],
+    );
     let doc = refused(&bad_id, &["whoami"], "key-id-mismatch");
-    assert_eq!(doc["certificate"]["key_id"], "mallory", "refusals name who tried");
+    assert_eq!(
+        doc["certificate"]["key_id"], "mallory",
+        "refusals name who tried"
+    );
     assert!(doc["caller"].is_null());
-    let other = host.cert("other-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"]);
+    let other = host.cert(
+        "other-ca",
+        &[
+            "-I",
+            "agt-test-interhub-bootstrap",
+            "-n",
+            "agt-interhub-bootstrap",
+            "-V",
+            "-1m:+5m",
+            "-O",
+            "clear",
+        ],
+    );
     refused(&other, &["whoami"], "ca-not-pinned");
-    let pty = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m"]);
+    let pty = host.cert(
+        "lane-ca",
+        &[
+            "-I",
+            "agt-test-interhub-bootstrap",
+            "-n",
+            "agt-interhub-bootstrap",
+            "-V",
+            "-1m:+5m",
+        ],
+    );
     refused(&pty, &["whoami"], "extension-refused");
-    let src = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear", "-O", "source-address=127.0.0.2/32,10.0.0.0/8"]);
+    let src = host.cert(
+        "lane-ca",
+        &[
+            "-I",
+            "agt-test-interhub-bootstrap",
+            "-n",
+            "agt-interhub-bootstrap",
+            "-V",
+            "-1m:+5m",
+            "-O",
+            "clear",
+            "-O",
+            "source-address=127.0.0.2/32,10.0.0.0/8",
+        ],
+    );
     // sshd enforces source-address itself too; either refusal keeps the caller out.
     let out = host.ssh(&src, &["whoami"]);
     assert_ne!(out.status.code(), Some(0));
 
     // An interactive login gets the usage as JSON and exit 64.
     let out = host.ssh(&good, &[]);
-    assert_eq!(out.status.code(), Some(64), "{}\n{}", String::from_utf8_lossy(&out.stderr), host.sshd_log());
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        host.sshd_log()
+    );
     let doc = evidence(&out);
     assert_schema(&doc);
     assert_eq!(doc["outcome"], "usage");
@@ -76,12 +154,33 @@ fn the_gate_through_real_sshd() {
     assert_ne!(out.status.code(), Some(0));
 
     // An expired certificate never reaches ops-warden: sshd refuses it.
-    let before = std::fs::read_to_string(&host.audit).unwrap().lines().count();
-    let expired = host.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-2h:-1h", "-O", "clear"]);
+    let before = std::fs::read_to_string(&host.audit)
+        .unwrap()
+        .lines()
+        .count();
+    let expired = host.cert(
+        "lane-ca",
+        &[
+            "-I",
+            "agt-test-interhub-bootstrap",
+            "-n",
+            "agt-interhub-bootstrap",
+            "-V",
+            "-2h:-1h",
+            "-O",
+            "clear",
+        ],
+    );
     let out = host.ssh(&expired, &["whoami"]);
     assert_eq!(out.status.code(), Some(255), "ssh itself fails");
     assert!(out.stdout.is_empty());
-    assert_eq!(std::fs::read_to_string(&host.audit).unwrap().lines().count(), before);
+    assert_eq!(
+        std::fs::read_to_string(&host.audit)
+            .unwrap()
+            .lines()
+            .count(),
+        before
+    );
 
     // The audit log holds an intent and a result for every run and verifies.
     let out = host.ops_warden(&["audit", "verify"]);
@@ -101,7 +200,9 @@ fn the_gate_through_real_sshd() {
     assert!(shown.lines().count() >= 8, "{shown}");
     assert!(shown.lines().all(|l| l.contains("\"outcome\":\"refused\"")));
     let out = host.ops_warden(&["audit", "show", "--key-id", "mallory", "--since", "1h"]);
-    assert!(String::from_utf8(out.stdout).unwrap().contains("key-id-mismatch"));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("key-id-mismatch"));
 
     // One changed byte is found, and so is a removed line.
     let pristine = std::fs::read(&host.audit).unwrap();
@@ -113,7 +214,10 @@ fn the_gate_through_real_sshd() {
     assert_eq!(out.status.code(), Some(65));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false);
-    assert!(report["first_bad"].as_str().unwrap().ends_with(":2"), "{report:#}");
+    assert!(
+        report["first_bad"].as_str().unwrap().ends_with(":2"),
+        "{report:#}"
+    );
 
     let mut lines: Vec<&str> = std::str::from_utf8(&pristine).unwrap().lines().collect();
     lines.remove(3);

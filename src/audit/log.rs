@@ -87,7 +87,10 @@ impl AuditLog {
             return Err(format!("owned by uid {}, not the running user", meta.uid()));
         }
         if meta.mode() & 0o022 != 0 {
-            return Err(format!("mode {:04o} is writable by others", meta.mode() & 0o7777));
+            return Err(format!(
+                "mode {:04o} is writable by others",
+                meta.mode() & 0o7777
+            ));
         }
 
         let head = self.read_head()?;
@@ -133,7 +136,10 @@ impl AuditLog {
         fields.insert("ts".into(), crate::evidence::now_rfc3339().into());
         let line = serde_json::to_string(&Value::Object(fields)).map_err(|e| e.to_string())?;
         if line.len() > MAX_RECORD {
-            return Err(format!("record of {} bytes exceeds {MAX_RECORD}", line.len()));
+            return Err(format!(
+                "record of {} bytes exceeds {MAX_RECORD}",
+                line.len()
+            ));
         }
         let mut buf = line.clone().into_bytes();
         buf.push(b'\n');
@@ -165,9 +171,13 @@ impl AuditLog {
             .custom_flags(open_flags())
             .open(&tmp)
             .map_err(|e| format!("head: {}", e.kind()))?;
-        f.write_all(serde_json::to_string(head).map_err(|e| e.to_string())?.as_bytes())
-            .and_then(|_| f.sync_data())
-            .map_err(|e| format!("head: {e}"))?;
+        f.write_all(
+            serde_json::to_string(head)
+                .map_err(|e| e.to_string())?
+                .as_bytes(),
+        )
+        .and_then(|_| f.sync_data())
+        .map_err(|e| format!("head: {e}"))?;
         std::fs::rename(&tmp, self.head_path()).map_err(|e| format!("head: {e}"))
     }
 }
@@ -175,7 +185,8 @@ impl AuditLog {
 /// The last complete line of a non-empty file.
 fn last_line(file: &mut File, len: u64) -> Result<String, String> {
     let take = len.min(MAX_RECORD as u64 + 1);
-    file.seek(SeekFrom::Start(len - take)).map_err(|e| e.to_string())?;
+    file.seek(SeekFrom::Start(len - take))
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(take as usize);
     file.read_to_end(&mut buf).map_err(|e| e.to_string())?;
     if buf.last() != Some(&b'\n') {

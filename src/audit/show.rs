@@ -31,20 +31,29 @@ impl ShowFilter {
             "m" => Duration::minutes(n),
             "h" => Duration::hours(n),
             "d" => Duration::days(n),
-            _ => return Err(Error::Usage(format!("--since {s:?}: unit must be s, m, h or d"))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--since {s:?}: unit must be s, m, h or d"
+                )))
+            }
         };
         Ok(now - d)
     }
 
     fn keeps(&self, v: &Value) -> bool {
         if let Some(since) = self.since {
-            let ts = v.get("ts").and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            let ts = v
+                .get("ts")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
             if ts.is_none_or(|t| t.with_timezone(&Utc) < since) {
                 return false;
             }
         }
         if let Some(k) = &self.key_id {
-            let key = v.pointer("/caller/key_id").or_else(|| v.pointer("/certificate/key_id"));
+            let key = v
+                .pointer("/caller/key_id")
+                .or_else(|| v.pointer("/certificate/key_id"));
             if key.and_then(Value::as_str) != Some(k.as_str()) {
                 return false;
             }
@@ -59,12 +68,19 @@ impl ShowFilter {
 }
 
 /// Prints the matching records, as JSON lines or as a table.
-pub fn show(path: &Path, filter: &ShowFilter, json: bool, out: &mut dyn Write) -> Result<usize, Error> {
+pub fn show(
+    path: &Path,
+    filter: &ShowFilter,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<usize, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Io(format!("{}: {}", path.display(), e.kind())))?;
     let mut shown = 0;
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
         if !filter.keeps(&v) {
             continue;
         }
@@ -72,7 +88,12 @@ pub fn show(path: &Path, filter: &ShowFilter, json: bool, out: &mut dyn Write) -
         let res = if json {
             writeln!(out, "{line}")
         } else {
-            let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("-").to_string();
+            let s = |p: &str| {
+                v.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or("-")
+                    .to_string()
+            };
             writeln!(
                 out,
                 "{:>6} {} {:<11} {:<8} {:<24} {:<30} {}",
@@ -81,7 +102,11 @@ pub fn show(path: &Path, filter: &ShowFilter, json: bool, out: &mut dyn Write) -
                 s("/event"),
                 s("/outcome"),
                 s("/command"),
-                if s("/caller/key_id") != "-" { s("/caller/key_id") } else { s("/certificate/key_id") },
+                if s("/caller/key_id") != "-" {
+                    s("/caller/key_id")
+                } else {
+                    s("/certificate/key_id")
+                },
                 s("/error/code"),
             )
         };

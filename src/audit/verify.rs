@@ -49,7 +49,10 @@ pub fn verify_files(files: &[PathBuf], live: Option<&AuditLog>) -> VerifyReport 
             Ok(Some(head)) => {
                 report.head_checked = true;
                 if prev.as_ref() != Some(&head) {
-                    let last_file = files.last().map(|f| f.display().to_string()).unwrap_or_default();
+                    let last_file = files
+                        .last()
+                        .map(|f| f.display().to_string())
+                        .unwrap_or_default();
                     report.first_bad = Some(format!("{last_file}:{}", last_line_no(files.last())));
                     report.reason = Some(format!(
                         "the log ends at seq {} but the head file records seq {}: \
@@ -84,7 +87,10 @@ fn walk(
 ) -> Result<(), (usize, String)> {
     let bytes = std::fs::read(file).map_err(|e| (0, format!("cannot read: {}", e.kind())))?;
     if bytes.is_empty() {
-        return Err((1, "file is empty (a log always starts with chain-start)".into()));
+        return Err((
+            1,
+            "file is empty (a log always starts with chain-start)".into(),
+        ));
     }
     if bytes.last() != Some(&b'\n') {
         let n = bytes.iter().filter(|&&c| c == b'\n').count() + 1;
@@ -95,18 +101,32 @@ fn walk(
         let line = std::str::from_utf8(raw).map_err(|_| (n, "not UTF-8".to_string()))?;
         let v: Value =
             serde_json::from_str(line).map_err(|_| (n, "record does not parse".to_string()))?;
-        let seq = v.get("seq").and_then(Value::as_u64).ok_or((n, "no seq".to_string()))?;
-        let rec_prev = v.get("prev").and_then(Value::as_str).ok_or((n, "no prev".to_string()))?;
+        let seq = v
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or((n, "no seq".to_string()))?;
+        let rec_prev = v
+            .get("prev")
+            .and_then(Value::as_str)
+            .ok_or((n, "no prev".to_string()))?;
         if n == 1 {
             if v.get("event").and_then(Value::as_str) != Some("chain-start") {
-                return Err((1, "file does not begin with chain-start: leading records were removed".into()));
+                return Err((
+                    1,
+                    "file does not begin with chain-start: leading records were removed".into(),
+                ));
             }
             match prev {
                 None if seq == 1 && rec_prev != GENESIS => {
-                    return Err((1, "first record of the chain does not start at genesis".into()))
+                    return Err((
+                        1,
+                        "first record of the chain does not start at genesis".into(),
+                    ))
                 }
                 None => report.first_seq = Some(seq),
-                Some(p) => check_link(p, seq, rec_prev).map_err(|w| (1, format!("{w} (across files)")))?,
+                Some(p) => {
+                    check_link(p, seq, rec_prev).map_err(|w| (1, format!("{w} (across files)")))?
+                }
             }
         } else if let Some(p) = prev {
             if let Err(w) = check_link(p, seq, rec_prev) {
@@ -125,10 +145,16 @@ fn walk(
 
 fn check_link(prev: &AuditRef, seq: u64, rec_prev: &str) -> Result<(), String> {
     if seq != prev.seq + 1 {
-        return Err(format!("seq {seq} follows seq {}: records removed or reordered", prev.seq));
+        return Err(format!(
+            "seq {seq} follows seq {}: records removed or reordered",
+            prev.seq
+        ));
     }
     if rec_prev != prev.hash {
-        return Err(format!("seq {}: record altered (its hash no longer matches the next record's prev)", prev.seq));
+        return Err(format!(
+            "seq {}: record altered (its hash no longer matches the next record's prev)",
+            prev.seq
+        ));
     }
     Ok(())
 }
@@ -139,7 +165,10 @@ mod tests {
     use serde_json::{json, Map};
 
     fn rec(event: &str) -> Map<String, Value> {
-        json!({"event": event, "note": "x"}).as_object().unwrap().clone()
+        json!({"event": event, "note": "x"})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     fn setup(n: usize) -> (tempfile::TempDir, AuditLog) {
@@ -167,10 +196,18 @@ mod tests {
     #[test]
     fn edits_removals_reorders_and_truncation_are_caught() {
         let lines = |log: &AuditLog| -> Vec<String> {
-            std::fs::read_to_string(log.path()).unwrap().lines().map(String::from).collect()
+            std::fs::read_to_string(log.path())
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect()
         };
         let write = |log: &AuditLog, l: &[String]| {
-            std::fs::write(log.path(), l.iter().map(|s| format!("{s}\n")).collect::<String>()).unwrap()
+            std::fs::write(
+                log.path(),
+                l.iter().map(|s| format!("{s}\n")).collect::<String>(),
+            )
+            .unwrap()
         };
         // one byte changed in line 3
         let (_d, log) = setup(5);
@@ -201,7 +238,10 @@ mod tests {
         let r = check(&log);
         assert!(!r.ok && r.head_checked, "{r:?}");
         // and the writer refuses to extend it
-        assert_eq!(log.append(rec("intent")).unwrap_err().code(), "audit-write-failed");
+        assert_eq!(
+            log.append(rec("intent")).unwrap_err().code(),
+            "audit-write-failed"
+        );
         // first line removed
         let (_d, log) = setup(3);
         let mut l = lines(&log);

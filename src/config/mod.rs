@@ -114,9 +114,8 @@ impl Problems {
 pub fn load(path: &Path) -> Result<Config, Error> {
     let bytes = read_trusted(path, Rule::CONFIG).map_err(Error::FileUntrusted)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::Config("config is not UTF-8".into()))?;
-    let raw: raw::RawConfig = toml::from_str(&text).map_err(|e| {
-        Error::Config(format!("{}: {}", path.display(), e.message()))
-    })?;
+    let raw: raw::RawConfig = toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
     validate(path, raw).map_err(|p| p.to_error())
 }
 
@@ -157,16 +156,29 @@ fn kv(p: &mut Problems, key: &str, raw: raw::RawKvField) -> KvField {
                 !seg.is_empty()
                     && seg != "."
                     && seg != ".."
-                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             })
     };
     if !seg_ok(&raw.mount) || raw.mount.contains('/') {
-        p.add(&format!("{key}.mount"), "must be one path segment of [A-Za-z0-9._-]");
+        p.add(
+            &format!("{key}.mount"),
+            "must be one path segment of [A-Za-z0-9._-]",
+        );
     }
     if !seg_ok(&raw.path) {
-        p.add(&format!("{key}.path"), "must be /-separated segments of [A-Za-z0-9._-]");
+        p.add(
+            &format!("{key}.path"),
+            "must be /-separated segments of [A-Za-z0-9._-]",
+        );
     }
-    if raw.field.is_empty() || !raw.field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if raw.field.is_empty()
+        || !raw
+            .field
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         p.add(&format!("{key}.field"), "must be [A-Za-z0-9_]+");
     }
     KvField {
@@ -179,7 +191,12 @@ fn kv(p: &mut Problems, key: &str, raw: raw::RawKvField) -> KvField {
 fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
     let mut p = Problems::default();
     let l = raw.lane;
-    if l.principal.is_empty() || !l.principal.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b)) {
+    if l.principal.is_empty()
+        || !l
+            .principal
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    {
         p.add("lane.principal", "must be a non-empty principal name");
     }
     let key_id_pattern = KeyIdPattern::parse(&l.key_id_pattern)
@@ -207,11 +224,17 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
     for (i, line) in ca_lines.iter().enumerate() {
         match PinnedCa::from_openssh(line) {
             Ok(ca) => pinned.push(ca),
-            Err(e) => p.add(&format!("lane.ca_keys[{i}]"), format!("not an OpenSSH public key: {e}")),
+            Err(e) => p.add(
+                &format!("lane.ca_keys[{i}]"),
+                format!("not an OpenSSH public key: {e}"),
+            ),
         }
     }
     if ca_lines.is_empty() && !ca_file_failed {
-        p.add("lane.ca_keys", "pin at least one CA (ca_keys or ca_keys_file)");
+        p.add(
+            "lane.ca_keys",
+            "pin at least one CA (ca_keys or ca_keys_file)",
+        );
     }
     if l.max_ttl_secs == 0 || l.max_ttl_secs > 24 * 3600 {
         p.add("lane.max_ttl_secs", "must be between 1 and 86400");
@@ -221,11 +244,22 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
     }
     for o in &l.allowed_critical_options {
         if !["source-address", "force-command", "verify-required"].contains(&o.as_str()) {
-            p.add("lane.allowed_critical_options", format!("unknown option {o:?}"));
+            p.add(
+                "lane.allowed_critical_options",
+                format!("unknown option {o:?}"),
+            );
         }
     }
-    if l.require_source_address && !l.allowed_critical_options.iter().any(|o| o == "source-address") {
-        p.add("lane.require_source_address", "needs source-address in allowed_critical_options");
+    if l.require_source_address
+        && !l
+            .allowed_critical_options
+            .iter()
+            .any(|o| o == "source-address")
+    {
+        p.add(
+            "lane.require_source_address",
+            "needs source-address in allowed_critical_options",
+        );
     }
 
     let audit_path = absolute(&mut p, "audit.path", &raw.audit.path);
@@ -236,7 +270,10 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
 
     let openbao = raw.openbao.map(|o| {
         check_url(&mut p, "openbao.addr", &o.addr);
-        let ca_bundle = o.ca_bundle.as_deref().map(|c| absolute(&mut p, "openbao.ca_bundle", c));
+        let ca_bundle = o
+            .ca_bundle
+            .as_deref()
+            .map(|c| absolute(&mut p, "openbao.ca_bundle", c));
         if o.timeout_secs == 0 || o.timeout_secs > 300 {
             p.add("openbao.timeout_secs", "must be between 1 and 300");
         }
@@ -266,7 +303,10 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
                 }
             },
             other => {
-                p.add("openbao.auth", format!("{other:?}: use \"approle\" or \"token-file\""));
+                p.add(
+                    "openbao.auth",
+                    format!("{other:?}: use \"approle\" or \"token-file\""),
+                );
                 OpenbaoAuth::TokenFile(PathBuf::new())
             }
         };
@@ -285,7 +325,12 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
 
     let interhub = raw.interhub.map(|i| {
         check_url(&mut p, "interhub.base_url", &i.base_url);
-        let slug_ok = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let slug_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
         if !slug_ok(&i.hub) {
             p.add("interhub.hub", "must be a lowercase slug");
         }
@@ -300,7 +345,10 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
         }
         InterhubConfig {
             base_url: i.base_url.trim_end_matches('/').to_string(),
-            ca_bundle: i.ca_bundle.as_deref().map(|c| absolute(&mut p, "interhub.ca_bundle", c)),
+            ca_bundle: i
+                .ca_bundle
+                .as_deref()
+                .map(|c| absolute(&mut p, "interhub.ca_bundle", c)),
             timeout: Duration::from_secs(i.timeout_secs),
             retries: i.retries,
             hub: i.hub,
@@ -322,11 +370,18 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
             Runner::Command {
                 argv: raw.runner.argv,
                 timeout: Duration::from_secs(raw.runner.timeout_secs),
-                workdir: raw.runner.workdir.as_deref().map(|w| absolute(&mut p, "runner.workdir", w)),
+                workdir: raw
+                    .runner
+                    .workdir
+                    .as_deref()
+                    .map(|w| absolute(&mut p, "runner.workdir", w)),
             }
         }
         other => {
-            p.add("runner.kind", format!("{other:?}: use \"native\" or \"command\""));
+            p.add(
+                "runner.kind",
+                format!("{other:?}: use \"native\" or \"command\""),
+            );
             Runner::Native
         }
     };
@@ -371,7 +426,8 @@ pub fn from_str(source: &Path, text: &str) -> Result<Config, Problems> {
 mod tests {
     use super::*;
 
-    const CA: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnq8qu5ZoT6Gk0ck5a8oHTf5H3kVsZb0a5qS7n2b6uQ lane-ca";
+    const CA: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnq8qu5ZoT6Gk0ck5a8oHTf5H3kVsZb0a5qS7n2b6uQ lane-ca";
 
     #[test]
     fn every_problem_is_reported_with_its_key() {
@@ -419,11 +475,19 @@ kind = "command"
 
     #[test]
     fn example_config_parses() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/host-config/ops-warden.toml.example")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/host-config/ops-warden.toml.example"
+        ))
+        .unwrap();
         // The example names files that exist only on a host; only parse-level checks matter here.
         let p = from_str(Path::new("example"), &text);
         if let Err(p) = p {
-            assert!(p.0.iter().all(|(k, _)| k == "lane.ca_keys_file"), "{:?}", p.0);
+            assert!(
+                p.0.iter().all(|(k, _)| k == "lane.ca_keys_file"),
+                "{:?}",
+                p.0
+            );
         }
     }
 }

@@ -111,7 +111,11 @@ fn check_meta(meta: &std::fs::Metadata, rule: Rule) -> Result<(), String> {
         ));
     }
     if meta.len() > rule.max_size {
-        return Err(format!("is {} bytes; at most {} allowed", meta.len(), rule.max_size));
+        return Err(format!(
+            "is {} bytes; at most {} allowed",
+            meta.len(),
+            rule.max_size
+        ));
     }
     Ok(())
 }
@@ -197,13 +201,18 @@ mod tests {
     fn secret_file_modes() {
         let d = private_dir();
         let ok = write(d.path(), "ok", "s3cr3t\n", 0o600);
-        assert_eq!(read_secret_file(&ok, Rule::SECRET).unwrap().expose(), "s3cr3t");
+        assert_eq!(
+            read_secret_file(&ok, Rule::SECRET).unwrap().expose(),
+            "s3cr3t"
+        );
         let open = write(d.path(), "open", "s3cr3t", 0o644);
         let err = read_secret_file(&open, Rule::SECRET).unwrap_err();
         assert!(err.contains("mode 0644"), "{err}");
         assert!(!err.contains("s3cr3t"));
         let empty = write(d.path(), "empty", "\n", 0o600);
-        assert!(read_secret_file(&empty, Rule::SECRET).unwrap_err().contains("empty"));
+        assert!(read_secret_file(&empty, Rule::SECRET)
+            .unwrap_err()
+            .contains("empty"));
         let bin = write(d.path(), "bin", "a\u{7}b", 0o600);
         assert!(read_secret_file(&bin, Rule::SECRET).is_err());
     }
@@ -214,12 +223,18 @@ mod tests {
         let target = write(d.path(), "t", "x", 0o600);
         let link = d.path().join("l");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(open_trusted(&link, Rule::CONFIG).unwrap_err().contains("symbolic link"));
+        assert!(open_trusted(&link, Rule::CONFIG)
+            .unwrap_err()
+            .contains("symbolic link"));
         let open_dir = d.path().join("open");
         std::fs::create_dir(&open_dir).unwrap();
         std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         let f = write(&open_dir, "c", "x", 0o644);
-        assert!(open_trusted(&f, Rule::CONFIG).unwrap_err().contains("writable by group"));
-        assert!(open_trusted(d.path(), Rule::CONFIG).unwrap_err().contains("regular file"));
+        assert!(open_trusted(&f, Rule::CONFIG)
+            .unwrap_err()
+            .contains("writable by group"));
+        assert!(open_trusted(d.path(), Rule::CONFIG)
+            .unwrap_err()
+            .contains("regular file"));
     }
 }

@@ -163,7 +163,9 @@ pub fn verify(
     }
     for name in cert.critical_options().keys() {
         if !policy.allowed_critical_options.iter().any(|a| a == name) {
-            return Err(Error::CriticalOptionRefused(crate::audit::escape_untrusted(name, 64)));
+            return Err(Error::CriticalOptionRefused(
+                crate::audit::escape_untrusted(name, 64),
+            ));
         }
     }
     match cert.critical_options().get("source-address") {
@@ -203,7 +205,9 @@ fn source_address_allows(list: &str, addr: IpAddr) -> Result<bool, Error> {
             Err(_) => item
                 .parse::<IpAddr>()
                 .map(ipnet::IpNet::from)
-                .map_err(|_| Error::CertMalformed("source-address holds an invalid entry".into()))?,
+                .map_err(|_| {
+                    Error::CertMalformed("source-address holds an invalid entry".into())
+                })?,
         };
         any |= net.contains(&addr);
     }

@@ -10,7 +10,9 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        let lab = Lab { dir: tempfile::tempdir().unwrap() };
+        let lab = Lab {
+            dir: tempfile::tempdir().unwrap(),
+        };
         lab.keygen(&["-t", "ed25519", "-f", "ca"]);
         lab.keygen(&["-t", "ed25519", "-f", "other-ca"]);
         lab.keygen(&["-t", "ed25519", "-f", "user"]);
@@ -26,7 +28,11 @@ impl Lab {
             .args(args)
             .output()
             .expect("ssh-keygen is installed (openssh-client)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     /// Signs `user.pub` with `ca` and the given ssh-keygen options.
     fn sign(&self, ca: &str, opts: &[&str]) -> Certificate {
@@ -38,7 +44,11 @@ impl Lab {
             .arg("user.pub")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         read_cert(&self.path("user-cert.pub"))
     }
     fn policy(&self) -> CertPolicy {
@@ -61,7 +71,16 @@ fn read_cert(p: &Path) -> Certificate {
     Certificate::from_openssh(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-const GOOD: &[&str] = &["-I", "agt-codex-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"];
+const GOOD: &[&str] = &[
+    "-I",
+    "agt-codex-interhub-bootstrap",
+    "-n",
+    "agt-interhub-bootstrap",
+    "-V",
+    "-1m:+5m",
+    "-O",
+    "clear",
+];
 
 fn with(extra: &[&'static str]) -> Vec<&'static str> {
     let mut v = GOOD.to_vec();
@@ -99,7 +118,14 @@ fn each_violation_has_its_own_code() {
     let check = |opts: &[&str], ca: &str| code(verify(&p, &lab.sign(ca, opts), ip, t));
     assert_eq!(check(GOOD, "other-ca"), "ca-not-pinned");
     assert_eq!(check(&with(&["-h"]), "ca"), "cert-not-user");
-    let base = ["-I", "agt-codex-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-O", "clear"];
+    let base = [
+        "-I",
+        "agt-codex-interhub-bootstrap",
+        "-n",
+        "agt-interhub-bootstrap",
+        "-O",
+        "clear",
+    ];
     let v = |range: &'static str| {
         let mut o = base.to_vec();
         o.extend(["-V", range]);
@@ -109,25 +135,83 @@ fn each_violation_has_its_own_code() {
     assert_eq!(check(&v("+1h:+1h5m"), "ca"), "cert-not-yet-valid");
     assert_eq!(check(&v("-1m:+2h"), "ca"), "cert-ttl-too-long");
     assert_eq!(
-        check(&["-I", "agt-codex-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"], "ca"),
+        check(
+            &[
+                "-I",
+                "agt-codex-interhub-bootstrap",
+                "-V",
+                "-1m:+5m",
+                "-O",
+                "clear"
+            ],
+            "ca"
+        ),
         "principal-missing"
     );
     assert_eq!(
-        check(&["-I", "agt-codex-interhub-bootstrap", "-n", "root", "-V", "-1m:+5m", "-O", "clear"], "ca"),
+        check(
+            &[
+                "-I",
+                "agt-codex-interhub-bootstrap",
+                "-n",
+                "root",
+                "-V",
+                "-1m:+5m",
+                "-O",
+                "clear"
+            ],
+            "ca"
+        ),
         "principal-mismatch"
     );
     assert_eq!(
-        check(&["-I", "agt-codex-interhub-bootstrap", "-n", "agt-interhub-bootstrap,root", "-V", "-1m:+5m", "-O", "clear"], "ca"),
+        check(
+            &[
+                "-I",
+                "agt-codex-interhub-bootstrap",
+                "-n",
+                "agt-interhub-bootstrap,root",
+                "-V",
+                "-1m:+5m",
+                "-O",
+                "clear"
+            ],
+            "ca"
+        ),
         "principal-not-sole"
     );
     assert_eq!(
-        check(&["-I", "someone-else", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"], "ca"),
+        check(
+            &[
+                "-I",
+                "someone-else",
+                "-n",
+                "agt-interhub-bootstrap",
+                "-V",
+                "-1m:+5m",
+                "-O",
+                "clear"
+            ],
+            "ca"
+        ),
         "key-id-mismatch"
     );
-    assert_eq!(check(&with(&["-O", "force-command=/bin/sh"]), "ca"), "critical-option-refused");
-    assert_eq!(check(&with(&["-O", "source-address=10.9.9.0/24"]), "ca"), "source-address-mismatch");
-    assert_eq!(check(&with(&["-O", "source-address=127.0.0.0/8,::1"]), "ca"), "ok");
-    assert_eq!(check(&with(&["-O", "permit-pty"]), "ca"), "extension-refused");
+    assert_eq!(
+        check(&with(&["-O", "force-command=/bin/sh"]), "ca"),
+        "critical-option-refused"
+    );
+    assert_eq!(
+        check(&with(&["-O", "source-address=10.9.9.0/24"]), "ca"),
+        "source-address-mismatch"
+    );
+    assert_eq!(
+        check(&with(&["-O", "source-address=127.0.0.0/8,::1"]), "ca"),
+        "ok"
+    );
+    assert_eq!(
+        check(&with(&["-O", "permit-pty"]), "ca"),
+        "extension-refused"
+    );
 }
 
 #[test]
@@ -137,10 +221,24 @@ fn source_address_can_be_required_and_force_command_allowed() {
     p.require_source_address = true;
     p.allowed_critical_options.push("force-command".into());
     let ip = Some("127.0.0.1".parse().unwrap());
-    assert_eq!(code(verify(&p, &lab.sign("ca", GOOD), ip, now())), "source-address-required");
-    let cert = lab.sign("ca", &with(&["-O", "source-address=127.0.0.1", "-O", "force-command=bootstrap"]));
+    assert_eq!(
+        code(verify(&p, &lab.sign("ca", GOOD), ip, now())),
+        "source-address-required"
+    );
+    let cert = lab.sign(
+        "ca",
+        &with(&[
+            "-O",
+            "source-address=127.0.0.1",
+            "-O",
+            "force-command=bootstrap",
+        ]),
+    );
     assert_eq!(code(verify(&p, &cert, ip, now())), "ok");
-    assert_eq!(code(verify(&p, &cert, None, now())), "source-address-mismatch");
+    assert_eq!(
+        code(verify(&p, &cert, None, now())),
+        "source-address-mismatch"
+    );
 }
 
 #[test]
@@ -166,7 +264,10 @@ fn tampered_signature_is_refused() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     let forged = Certificate::from_openssh(&format!("{kind} {}", engine.encode(&bytes))).unwrap();
-    assert_eq!(code(verify(&lab.policy(), &forged, None, now())), "cert-signature-invalid");
+    assert_eq!(
+        code(verify(&lab.policy(), &forged, None, now())),
+        "cert-signature-invalid"
+    );
 }
 
 #[test]

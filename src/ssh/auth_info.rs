@@ -35,7 +35,11 @@ pub fn parse_auth_info(text: &str) -> Result<Certificate, Error> {
         .filter_map(|l| l.strip_prefix("publickey "))
         .collect();
     let line = match keys.as_slice() {
-        [] => return Err(Error::NoCertificate("no public key was used to log in".into())),
+        [] => {
+            return Err(Error::NoCertificate(
+                "no public key was used to log in".into(),
+            ))
+        }
         [one] => *one,
         _ => {
             return Err(Error::NoCertificate(
@@ -57,7 +61,9 @@ pub fn parse_auth_info(text: &str) -> Result<Certificate, Error> {
     let cert = Certificate::from_openssh(&format!("{kind} {blob}"))
         .map_err(|e| Error::CertMalformed(e.to_string()))?;
     if cert.algorithm().as_str() != kind.trim_end_matches("-cert-v01@openssh.com") {
-        return Err(Error::CertMalformed("certificate type does not match its line".into()));
+        return Err(Error::CertMalformed(
+            "certificate type does not match its line".into(),
+        ));
     }
     Ok(cert)
 }

@@ -88,7 +88,9 @@ pub fn parse(raw: Option<&OsStr>) -> Result<Verb, Error> {
     let rest: Vec<&str> = tokens.collect();
     let no_args = |v: Verb| match rest.first() {
         None => Ok(v),
-        Some(a) => Err(Error::CommandBadArgument(format!("{verb} takes no argument, got {a:?}"))),
+        Some(a) => Err(Error::CommandBadArgument(format!(
+            "{verb} takes no argument, got {a:?}"
+        ))),
     };
     match verb {
         "whoami" => no_args(Verb::Whoami),
@@ -143,11 +145,18 @@ mod tests {
         assert_eq!(p("  gate "), Ok(Verb::Gate));
         assert_eq!(p("verify"), Ok(Verb::Verify));
         assert_eq!(p("help"), Ok(Verb::Help));
-        assert_eq!(p("bootstrap"), Ok(Verb::Bootstrap(BootstrapFlags::default())));
+        assert_eq!(
+            p("bootstrap"),
+            Ok(Verb::Bootstrap(BootstrapFlags::default()))
+        );
         let f = p("bootstrap --plan --skip-event").unwrap();
         assert_eq!(
             f,
-            Verb::Bootstrap(BootstrapFlags { skip_event: true, plan: true, rotate: false })
+            Verb::Bootstrap(BootstrapFlags {
+                skip_event: true,
+                plan: true,
+                rotate: false
+            })
         );
         assert_eq!(f.canonical(), "bootstrap --skip-event --plan");
     }
@@ -162,13 +171,24 @@ mod tests {
 
     #[test]
     fn injection_is_refused_with_its_own_code() {
-        for cmd in ["whoami; id", "$(id)", "`id`", "whoami | sh", "whoami && id", "whoami > /tmp/x"] {
+        for cmd in [
+            "whoami; id",
+            "$(id)",
+            "`id`",
+            "whoami | sh",
+            "whoami && id",
+            "whoami > /tmp/x",
+        ] {
             let e = p(cmd).unwrap_err();
             assert_eq!(e.code(), "command-shell-syntax", "{cmd}");
             assert_eq!(e.exit_code(), 77);
         }
         for cmd in ["whoami\nid", "whoami\tid", "who\u{0}ami", "whoami\u{e9}"] {
-            assert_eq!(p(cmd).unwrap_err().code(), "command-not-printable", "{cmd:?}");
+            assert_eq!(
+                p(cmd).unwrap_err().code(),
+                "command-not-printable",
+                "{cmd:?}"
+            );
         }
     }
 
@@ -176,11 +196,26 @@ mod tests {
     fn unknown_verbs_and_arguments() {
         assert_eq!(p("id").unwrap_err().code(), "command-unknown-verb");
         assert_eq!(p("WHOAMI").unwrap_err().code(), "command-unknown-verb");
-        assert_eq!(p("whoami --all").unwrap_err().code(), "command-bad-argument");
-        assert_eq!(p("bootstrap --force").unwrap_err().code(), "command-bad-argument");
-        assert_eq!(p("bootstrap --plan --plan").unwrap_err().code(), "command-bad-argument");
-        assert_eq!(p("bootstrap --plan --rotate").unwrap_err().code(), "command-bad-argument");
-        assert_eq!(p("bootstrap --plan=1").unwrap_err().code(), "command-bad-argument");
+        assert_eq!(
+            p("whoami --all").unwrap_err().code(),
+            "command-bad-argument"
+        );
+        assert_eq!(
+            p("bootstrap --force").unwrap_err().code(),
+            "command-bad-argument"
+        );
+        assert_eq!(
+            p("bootstrap --plan --plan").unwrap_err().code(),
+            "command-bad-argument"
+        );
+        assert_eq!(
+            p("bootstrap --plan --rotate").unwrap_err().code(),
+            "command-bad-argument"
+        );
+        assert_eq!(
+            p("bootstrap --plan=1").unwrap_err().code(),
+            "command-bad-argument"
+        );
     }
 
     #[test]
@@ -192,7 +227,10 @@ mod tests {
     #[test]
     fn untrusted_text_is_escaped_and_capped() {
         let shown = display_untrusted(Some(OsStr::new("a\nb\u{1b}[31m"))).unwrap();
-        assert!(!shown.contains('\n') && !shown.contains('\u{1b}'), "{shown}");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}'),
+            "{shown}"
+        );
         let long = display_untrusted(Some(OsStr::new(&"x".repeat(5000)))).unwrap();
         assert!(long.len() <= 140);
     }

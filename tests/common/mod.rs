@@ -2,6 +2,7 @@
 //! simulator, and the secret scanner. Each test binary uses what it needs.
 #![allow(dead_code)]
 
+pub mod bao;
 pub mod scan;
 pub mod sshd;
 
@@ -88,7 +89,11 @@ impl Fixture {
             .args(args)
             .output()
             .expect("ssh-keygen (openssh-client) is installed");
-        assert!(out.status.success(), "ssh-keygen {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ssh-keygen {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Signs `<key>.pub` with `ca`; returns the certificate path.
@@ -102,15 +107,24 @@ impl Fixture {
             .arg(format!("{key}.pub"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "sign: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sign: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Each certificate keeps its own file; the next signing would overwrite it.
-        let kept = self.path(&format!("{key}-cert-{}.pub", FIXTURES.fetch_add(1, Ordering::SeqCst)));
+        let kept = self.path(&format!(
+            "{key}-cert-{}.pub",
+            FIXTURES.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::rename(&cert, &kept).unwrap();
         kept
     }
 
     pub fn chown(&self, path: &Path, user: &str) {
-        let u = nix::unistd::User::from_name(user).unwrap().expect("user exists");
+        let u = nix::unistd::User::from_name(user)
+            .unwrap()
+            .expect("user exists");
         nix::unistd::chown(path, Some(u.uid), Some(u.gid)).unwrap();
     }
 }
@@ -125,7 +139,11 @@ impl Drop for Fixture {
 
 /// A free loopback TCP port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Parses the single JSON document on stdout; fails if there is anything else.
@@ -134,9 +152,17 @@ pub fn evidence(out: &Output) -> serde_json::Value {
     let mut docs = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
     let doc = docs
         .next()
-        .unwrap_or_else(|| panic!("no JSON on stdout; stderr: {}", String::from_utf8_lossy(&out.stderr)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON on stdout; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
         .expect("stdout is JSON");
-    assert!(docs.next().is_none(), "more than one JSON document on stdout: {text}");
+    assert!(
+        docs.next().is_none(),
+        "more than one JSON document on stdout: {text}"
+    );
     doc
 }
 
@@ -147,8 +173,14 @@ pub fn assert_schema(doc: &serde_json::Value) {
     )
     .unwrap();
     let v = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "evidence does not match the schema: {errors:?}\n{doc:#}");
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "evidence does not match the schema: {errors:?}\n{doc:#}"
+    );
 }
 
 pub fn code_of(doc: &serde_json::Value) -> &str {

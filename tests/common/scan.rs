@@ -4,19 +4,36 @@
 use base64::Engine;
 
 fn forms(secret: &str) -> Vec<String> {
-    let mut out = vec![secret.to_string(), hex::encode(secret), hex::encode_upper(secret)];
+    let mut out = vec![
+        secret.to_string(),
+        hex::encode(secret),
+        hex::encode_upper(secret),
+    ];
     let url: String = secret
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect();
     out.push(url);
-    for engine in [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE] {
+    for engine in [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+    ] {
         for pad in 0..3 {
             let mut bytes = vec![0u8; pad];
             bytes.extend_from_slice(secret.as_bytes());
             let enc = engine.encode(&bytes);
             // Drop the characters that depend on the neighbours.
-            let start = if pad == 0 { 0 } else { (pad * 4).div_ceil(3) + 1 };
+            let start = if pad == 0 {
+                0
+            } else {
+                (pad * 4).div_ceil(3) + 1
+            };
             let end = enc.trim_end_matches('=').len().saturating_sub(2);
             if end > start + 8 {
                 out.push(enc[start..end].to_string());
@@ -32,7 +49,11 @@ pub fn assert_clean(label: &str, haystack: &[u8], secrets: &[&str]) {
     for s in secrets {
         assert!(s.len() >= 8, "scan needs a distinctive secret");
         for f in forms(s) {
-            assert!(!text.contains(&f), "{label} leaks a secret (form {:?}...)", &f[..6.min(f.len())]);
+            assert!(
+                !text.contains(&f),
+                "{label} leaks a secret (form {:?}...)",
+                &f[..6.min(f.len())]
+            );
         }
     }
 }

@@ -23,7 +23,10 @@ pub fn ensure_lane_user() {
             .expect("useradd");
         assert!(st.success(), "useradd {LANE_USER}");
     }
-    let st = Command::new("usermod").args(["-p", "*", LANE_USER]).status().unwrap();
+    let st = Command::new("usermod")
+        .args(["-p", "*", LANE_USER])
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -68,15 +71,26 @@ impl LaneHost {
         fx.keygen(&["-t", "ed25519", "-f", "host_key"]);
         let lane_ca = std::fs::read_to_string(fx.path("lane-ca.pub")).unwrap();
         let other_ca = std::fs::read_to_string(fx.path("other-ca.pub")).unwrap();
-        let sshd_cas = fx.write("etc/sshd-trusted-cas.pub", &format!("{lane_ca}{other_ca}"), 0o644);
+        let sshd_cas = fx.write(
+            "etc/sshd-trusted-cas.pub",
+            &format!("{lane_ca}{other_ca}"),
+            0o644,
+        );
         fx.write("etc/lane-ca.pub", &lane_ca, 0o644);
         fx.write(
             &format!("etc/principals/{LANE_USER}"),
-            &std::fs::read_to_string(repo().join("host-config/sshd/auth_principals.ihub-bootstrap")).unwrap(),
+            &std::fs::read_to_string(
+                repo().join("host-config/sshd/auth_principals.ihub-bootstrap"),
+            )
+            .unwrap(),
             0o644,
         );
         std::fs::set_permissions(fx.path("etc"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(fx.path("etc/principals"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            fx.path("etc/principals"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
 
         // The binary where the lane user can run it.
         fx.mkdir("bin", 0o755);
@@ -109,7 +123,10 @@ impl LaneHost {
             .unwrap()
             .replace("@LANE_USER@", LANE_USER)
             .replace("@CA_KEYS@", &sshd_cas.display().to_string())
-            .replace("@PRINCIPALS_DIR@", &fx.path("etc/principals").display().to_string())
+            .replace(
+                "@PRINCIPALS_DIR@",
+                &fx.path("etc/principals").display().to_string(),
+            )
             .replace("@OPS_WARDEN@", &exe.display().to_string())
             .replace("@CONFIG@", &config.display().to_string());
         let port = free_port();
@@ -127,8 +144,16 @@ impl LaneHost {
         );
         std::fs::create_dir_all("/run/sshd").unwrap();
         std::fs::set_permissions("/run/sshd", std::fs::Permissions::from_mode(0o755)).unwrap();
-        let check = Command::new(sshd_path()).args(["-t", "-f"]).arg(&sshd_config).output().unwrap();
-        assert!(check.status.success(), "sshd -t: {}", String::from_utf8_lossy(&check.stderr));
+        let check = Command::new(sshd_path())
+            .args(["-t", "-f"])
+            .arg(&sshd_config)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "sshd -t: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
         let log = std::fs::File::create(fx.path("sshd.log")).unwrap();
         let child = Command::new(sshd_path())
             .args(["-D", "-e", "-f"])
@@ -140,10 +165,20 @@ impl LaneHost {
             .expect("sshd starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not listen: {}", std::fs::read_to_string(fx.path("sshd.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen: {}",
+                std::fs::read_to_string(fx.path("sshd.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        LaneHost { fx, port, child, config, audit }
+        LaneHost {
+            fx,
+            port,
+            child,
+            config,
+            audit,
+        }
     }
 
     /// A certificate for `user.pub` from `ca` with ssh-keygen options.
@@ -153,7 +188,19 @@ impl LaneHost {
 
     /// The usual good certificate.
     pub fn good_cert(&self) -> PathBuf {
-        self.cert("lane-ca", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+5m", "-O", "clear"])
+        self.cert(
+            "lane-ca",
+            &[
+                "-I",
+                "agt-test-interhub-bootstrap",
+                "-n",
+                "agt-interhub-bootstrap",
+                "-V",
+                "-1m:+5m",
+                "-O",
+                "clear",
+            ],
+        )
     }
 
     pub fn ssh_command(&self, cert: &Path, remote: &[&str]) -> Command {
@@ -164,12 +211,18 @@ impl LaneHost {
             .arg("-o")
             .arg(format!("CertificateFile={}", cert.display()))
             .args([
-                "-o", "IdentitiesOnly=yes",
-                "-o", "StrictHostKeyChecking=no",
-                "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "BatchMode=yes",
-                "-o", "LogLevel=ERROR",
-                "-o", "ConnectTimeout=10",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "ConnectTimeout=10",
                 "-T",
             ])
             .arg(format!("{LANE_USER}@127.0.0.1"))
@@ -184,7 +237,12 @@ impl LaneHost {
 
     /// Runs ops-warden on the host side (as root) with this host's config.
     pub fn ops_warden(&self, args: &[&str]) -> Output {
-        Command::new(bin()).arg("--config").arg(&self.config).args(args).output().unwrap()
+        Command::new(bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     pub fn sshd_log(&self) -> String {

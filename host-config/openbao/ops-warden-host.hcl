@@ -1,0 +1,23 @@
+# Policy of the host's AppRole (role "ops-warden-host"): least privilege for
+# the ops-warden lane. Paths are the KV v2 API paths under mount "secret".
+
+# The Inter-Hub operator key: read, nothing else.
+path "secret/data/platform/operators/interhub/operator" {
+  capabilities = ["read"]
+}
+
+# The ops-hub runtime key: create (first store, cas=0), update (rotation,
+# cas=<current version>), read (reuse an existing key; read back after write).
+# No delete, no list, no destroy: a stored display-once key cannot be lost
+# through this role.
+path "secret/data/platform/operators/ops-hub/runtime" {
+  capabilities = ["create", "read", "update"]
+}
+
+# Custom metadata on the runtime key (run id, host, certificate key id).
+path "secret/metadata/platform/operators/ops-hub/runtime" {
+  capabilities = ["update"]
+}
+
+# sys/capabilities-self (the pre-flight), auth/token/lookup-self and
+# auth/token/revoke-self come from OpenBao's built-in "default" policy.

