@@ -36,6 +36,47 @@ pub enum Command {
     },
     /// Validate the config and the files it names; prints JSON.
     CheckConfig,
+    /// Attended bootstrap by an operator on the host (the runbook's path).
+    Bootstrap {
+        /// The Inter-Hub operator key: a 0600 file owned by you; removed after the run.
+        #[arg(long)]
+        operator_key_file: PathBuf,
+        /// Leave the operator key file in place.
+        #[arg(long)]
+        keep_operator_key_file: bool,
+        /// An existing runtime key (OPS_HUB_KEY_FILE) to prove and reuse.
+        #[arg(long)]
+        runtime_key_file: Option<PathBuf>,
+        #[arg(long)]
+        skip_event: bool,
+        #[arg(long, conflicts_with = "rotate")]
+        plan: bool,
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// The seed files: check them, or render the SQL fallback from them.
+    Seeds {
+        #[command(subcommand)]
+        action: SeedsCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SeedsCmd {
+    /// Validate the manifest draft and widget seed; prints JSON.
+    Check(SeedFiles),
+    /// Print the SQL fallback rendered from the seeds.
+    RenderSql(SeedFiles),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SeedFiles {
+    #[arg(long, default_value = "seeds/ops-hub-manifest.draft.json")]
+    pub manifest: PathBuf,
+    #[arg(long, default_value = "seeds/ops-hub-widgets.seed.json")]
+    pub widgets: PathBuf,
+    #[arg(long, default_value = "ops-hub")]
+    pub hub: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,16 +118,51 @@ pub fn run() -> u8 {
         }
     };
     match cli.command {
-        Command::ForceCommand => {
-            let done = crate::pipeline::force_command(&cli.config);
-            if let Some(line) = &done.stderr_line {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
-            emit(&done.evidence);
-            done.exit_code
-        }
+        Command::ForceCommand => finish(crate::pipeline::force_command(&cli.config)),
         Command::Audit { action } => report(audit_cmd(&cli.config, action)),
         Command::CheckConfig => report(check_config(&cli.config)),
+        Command::Bootstrap { operator_key_file, keep_operator_key_file, runtime_key_file, skip_event, plan, rotate } => {
+            let args = crate::attended::AttendedArgs {
+                operator_key_file,
+                keep_operator_key_file,
+                runtime_key_file,
+                opts: crate::bootstrap::Options { skip_event, plan, rotate },
+            };
+            finish(crate::attended::bootstrap(&cli.config, args))
+        }
+        Command::Seeds { action } => report(seeds_cmd(action)),
+    }
+}
+
+fn finish(done: crate::pipeline::Finished) -> u8 {
+    if let Some(line) = &done.stderr_line {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+    emit(&done.evidence);
+    done.exit_code
+}
+
+fn seeds_cmd(action: SeedsCmd) -> Result<u8, Error> {
+    match action {
+        SeedsCmd::Check(f) => {
+            let s = crate::bootstrap::seeds::load(&f.manifest, &f.widgets, &f.hub)?;
+            emit(&json!({
+                "ok": true,
+                "hub": s.hub,
+                "digest": s.digest,
+                "widget_types": s.widget_types,
+                "event_types": s.event_types,
+                "annotation_categories": s.annotation_categories,
+                "widgets": s.widgets.iter().map(|w| &w.key).collect::<Vec<_>>(),
+            }));
+            Ok(exit::OK)
+        }
+        SeedsCmd::RenderSql(f) => {
+            let s = crate::bootstrap::seeds::load(&f.manifest, &f.widgets, &f.hub)?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(crate::bootstrap::sql::render(&s).as_bytes()).map_err(|e| Error::Io(e.to_string()))?;
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -1,20 +1,187 @@
-//! The lane's real work (gate, verify, bootstrap) for a verified caller.
+//! The lane's real work for a verified caller (`gate`, `verify`,
+//! `bootstrap`) and the shared bootstrap core used by the attended path.
+//!
+//! bootstrap: lock → seeds checked → OpenBao login → capability pre-flight →
+//! operator key → runner (native steps, or the site's helper) → runtime key
+//! stored → OpenBao token revoked.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::bootstrap::helper::{self, HelperSpec, PrivateDir};
+use crate::bootstrap::runtime_key;
+use crate::bootstrap::seeds::{self, Seeds};
+use crate::bootstrap::steps::{self, Ctx};
+use crate::bootstrap::{Options, Report};
+use crate::config::{Config, InterhubConfig, OpenbaoConfig, Runner};
 use crate::error::Error;
 use crate::evidence::RunInfo;
+use crate::interhub::client::Client;
+use crate::os::lock::RunLock;
 use crate::os::signals::Signals;
 use crate::policy::cert::VerifiedCaller;
+use crate::secret::Secret;
 use crate::ssh::command::Verb;
+use crate::store::openbao::{OpenBao, Overrides};
+use crate::store::Provenance;
 
-pub fn run(
-    _cfg: &Config,
-    _caller: &VerifiedCaller,
-    verb: Verb,
-    _run: &RunInfo,
-    _signals: &Signals,
-) -> Result<Value, Error> {
-    Err(Error::NotImplemented(verb.canonical()))
+/// A verb's result document and its error, kept apart so a failed run still
+/// reports every step it took.
+pub struct Outcome {
+    pub result: Option<Value>,
+    pub error: Option<Error>,
+}
+
+impl Outcome {
+    fn of(r: Result<Value, Error>) -> Outcome {
+        match r {
+            Ok(v) => Outcome { result: Some(v), error: None },
+            Err(e) => Outcome { result: None, error: Some(e) },
+        }
+    }
+}
+
+/// Where the operator key comes from.
+pub enum OperatorKey<'a> {
+    /// Read from OpenBao: only for a caller the certificate check verified.
+    FromStore(&'a VerifiedCaller),
+    /// Given by an operator on the host (attended `--operator-key-file`).
+    Given(Secret),
+}
+
+fn sections(cfg: &Config) -> Result<(&OpenbaoConfig, &InterhubConfig), Error> {
+    match (&cfg.openbao, &cfg.interhub) {
+        (Some(o), Some(i)) => Ok((o, i)),
+        _ => Err(Error::Config("this verb needs the [openbao] and [interhub] sections".into())),
+    }
+}
+
+fn load_seeds(ih: &InterhubConfig) -> Result<Seeds, Error> {
+    seeds::load(&ih.manifest, &ih.widgets, &ih.hub)
+}
+
+pub fn run(cfg: &Config, caller: &VerifiedCaller, verb: Verb, run: &RunInfo, signals: &Signals, overrides: &Overrides) -> Outcome {
+    match verb {
+        Verb::Gate => Outcome::of(gate(cfg)),
+        Verb::Verify => Outcome::of(verify(cfg, overrides)),
+        Verb::Bootstrap(f) => {
+            let opts = Options { skip_event: f.skip_event, plan: f.plan, rotate: f.rotate };
+            let who = Provenance { run_id: run.run_id.clone(), host: run.host.clone(), cert_key_id: caller.key_id().to_string() };
+            bootstrap(cfg, OperatorKey::FromStore(caller), None, opts, &who, signals, overrides)
+        }
+        Verb::Whoami | Verb::Help => Outcome::of(Err(Error::Internal("not a lane verb".into()))),
+    }
+}
+
+/// `gate`: the public API answers; no key of any kind is used.
+fn gate(cfg: &Config) -> Result<Value, Error> {
+    let ih = cfg.interhub.as_ref().ok_or_else(|| Error::Config("gate needs the [interhub] section".into()))?;
+    let client = Client::new(ih, None)?;
+    let mut report = Report { runner: "gate", hub: ih.hub.clone(), ..Report::default() };
+    steps::gate(&client, &mut report)?;
+    Ok(json!({"gate": report.steps, "base_url": ih.base_url}))
+}
+
+/// `verify`: the runbook's validation, with the stored runtime key.
+fn verify(cfg: &Config, overrides: &Overrides) -> Result<Value, Error> {
+    let (ob, ih) = sections(cfg)?;
+    let seeds = load_seeds(ih)?;
+    let mut bao = OpenBao::connect(ob, overrides)?;
+    bao.preflight(&bao.lane_needs(false, false))?;
+    let client = Client::new(ih, None)?;
+    let mut report = Report { runner: "verify", hub: ih.hub.clone(), ..Report::default() };
+    steps::gate(&client, &mut report)?;
+    let v = steps::validate(&client, &seeds, &bao, None, false)?;
+    bao.close()?;
+    let ok = v["ok"] == true;
+    let doc = json!({"gate": report.steps, "validation": v});
+    if ok {
+        Ok(doc)
+    } else {
+        Err(Error::ValidationFailed(format!("failed: {}", v["failed"])))
+    }
+}
+
+/// The bootstrap core (force-command and attended).
+pub fn bootstrap(
+    cfg: &Config,
+    operator: OperatorKey,
+    supplied_runtime: Option<Secret>,
+    opts: Options,
+    who: &Provenance,
+    signals: &Signals,
+    overrides: &Overrides,
+) -> Outcome {
+    let mut report = Report { plan: opts.plan, ..Report::default() };
+    let mut openbao_out = json!(null);
+    let r = (|| -> Result<(), Error> {
+        let (ob, ih) = sections(cfg)?;
+        report.hub = ih.hub.clone();
+        report.runtime_key.openbao_path = ob.runtime_key.data_path();
+        // Seeds are checked before any network call.
+        let seeds = load_seeds(ih)?;
+        report.manifest_digest = seeds.digest.clone();
+        let _lock = RunLock::acquire(&cfg.state_dir.join("bootstrap.lock"), cfg.lock_wait)?;
+        signals.checkpoint("OpenBao login")?;
+        let mut bao = OpenBao::connect(ob, overrides)?;
+        let read_operator = matches!(operator, OperatorKey::FromStore(_));
+        // Before anything irreversible: can we read what we need and store what we make?
+        bao.preflight(&bao.lane_needs(read_operator, !opts.plan))?;
+        let op_key = match operator {
+            OperatorKey::FromStore(caller) => bao.read_operator_key(caller)?,
+            OperatorKey::Given(k) => k,
+        };
+        signals.checkpoint("bootstrap")?;
+        let result = match &cfg.runner {
+            Runner::Native => {
+                report.runner = "native";
+                let client = Client::new(ih, Some(op_key))?;
+                let mut ctx = Ctx { seeds: &seeds, client: &client, store: &bao, consumer_name: &ih.consumer, who, signals, supplied_key: supplied_runtime };
+                steps::run(&mut ctx, opts, &mut report)
+            }
+            Runner::Command { argv, timeout, workdir } => {
+                report.runner = "command";
+                run_helper(cfg, ih, &bao, op_key, HelperSpec { argv, timeout: *timeout, workdir: workdir.as_deref(), base_url: &ih.base_url, skip_event: opts.skip_event }, opts, who, signals, &mut report)
+            }
+        };
+        openbao_out = json!({"runtime_key_path": ob.runtime_key.data_path(), "kv_version": report.runtime_key.kv_version, "token_revoked": bao.close().is_ok()});
+        result
+    })();
+    let mut doc = serde_json::to_value(&report).unwrap_or(Value::Null);
+    doc["openbao"] = openbao_out;
+    Outcome { result: Some(doc), error: r.err() }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_helper(cfg: &Config, ih: &InterhubConfig, bao: &OpenBao, op_key: Secret, spec: HelperSpec, opts: Options, who: &Provenance, signals: &Signals, report: &mut Report) -> Result<(), Error> {
+    if opts.plan {
+        return Err(Error::CommandBadArgument("--plan needs the native runner".into()));
+    }
+    let existing = bao.read_runtime_key()?;
+    let dir = PrivateDir::create(&cfg.state_dir, &format!("helper-{}", who.run_id))?;
+    let out = helper::run(&spec, &dir, &op_key, existing.as_ref().map(|k| &k.key), signals)?;
+    report.helper = Some(json!({"exit_code": out.exit_code, "output": out.json}));
+    let mut adopted = Ok(());
+    if let Some((key, _prefix)) = out.new_key {
+        let client = Client::new(ih, Some(op_key))?;
+        let consumer = match out.consumer_id.clone() {
+            Some(c) => c,
+            None => client
+                .list_consumers(&ih.hub)?
+                .into_iter()
+                .find(|c| c.name == ih.consumer)
+                .map(|c| c.id)
+                .ok_or_else(|| Error::RuntimeKeyOrphaned("the helper made a key but its consumer is unknown".into()))?,
+        };
+        adopted = runtime_key::adopt(bao, &client, &consumer, key, who, &mut report.runtime_key).map(drop);
+    } else if let Some(k) = &existing {
+        report.runtime_key.status = Some("reused");
+        report.runtime_key.prefix = Some(crate::interhub::key_prefix(k.key.expose()));
+        report.runtime_key.kv_version = Some(k.version);
+    }
+    drop(dir);
+    adopted?;
+    match out.failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

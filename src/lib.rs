@@ -7,7 +7,9 @@
 //! tells the force-command story top to bottom.
 #![forbid(unsafe_code)]
 
+pub mod attended;
 pub mod audit;
+pub mod bootstrap;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -15,6 +17,7 @@ pub mod env;
 pub mod error;
 pub mod evidence;
 pub mod http;
+pub mod interhub;
 pub mod lane;
 pub mod os;
 pub mod pipeline;

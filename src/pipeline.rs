@@ -15,6 +15,8 @@ use crate::config::{self, Config};
 use crate::env::{Environ, Mode};
 use crate::error::Error;
 use crate::evidence::{Evidence, RunInfo};
+use crate::lane::Outcome;
+use crate::store::openbao::Overrides;
 use crate::os::signals::Signals;
 use crate::policy::cert::{self, VerifiedCaller};
 use crate::ssh::command::Verb;
@@ -28,7 +30,7 @@ pub struct Finished {
 }
 
 impl Finished {
-    fn from(ev: &Evidence, run: &RunInfo) -> Finished {
+    pub fn from(ev: &Evidence, run: &RunInfo) -> Finished {
         Finished {
             evidence: ev.to_json(run),
             exit_code: ev.exit_code(),
@@ -83,17 +85,15 @@ pub fn force_command(config_path: &Path) -> Finished {
     }
 
     let work = match (caller, request) {
-        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        (Err(e), _) | (Ok(_), Err(e)) => Outcome { result: None, error: Some(e) },
         (Ok(caller), Ok(verb)) => execute(&cfg, &caller, verb, &run, &signals, &mut ev),
     };
-    match work {
-        Ok(result) => ev.result = result,
-        Err(e) => {
-            if matches!(e, Error::Usage(_)) {
-                ev.usage = Some(command::USAGE.into());
-            }
-            ev.error = Some(e);
+    ev.result = work.result;
+    if let Some(e) = work.error {
+        if matches!(e, Error::Usage(_)) {
+            ev.usage = Some(command::USAGE.into());
         }
+        ev.error = Some(e);
     }
 
     match audit.append(ev.audit_fields(&run, "result")) {
@@ -126,15 +126,15 @@ fn execute(
     run: &RunInfo,
     signals: &Signals,
     ev: &mut Evidence,
-) -> Result<Option<serde_json::Value>, Error> {
+) -> Outcome {
     match verb {
-        Verb::Whoami => Ok(Some(json!({"whoami": caller.to_json()}))),
+        Verb::Whoami => Outcome { result: Some(json!({"whoami": caller.to_json()})), error: None },
         Verb::Help => {
             ev.usage = Some(command::USAGE.into());
-            Ok(None)
+            Outcome { result: None, error: None }
         }
         Verb::Gate | Verb::Verify | Verb::Bootstrap(_) => {
-            crate::lane::run(cfg, caller, verb, run, signals).map(Some)
+            crate::lane::run(cfg, caller, verb, run, signals, &Overrides::default())
         }
     }
 }

@@ -36,6 +36,21 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Files root creates in the audit folder (attended runs) are handed to the
+/// folder's owner, so the lane user can keep writing them.
+fn adopt_folder_owner(path: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    if let Some(meta) = path.parent().and_then(|p| std::fs::metadata(p).ok()) {
+        let _ = nix::unistd::chown(
+            path,
+            Some(nix::unistd::Uid::from_raw(meta.uid())),
+            Some(nix::unistd::Gid::from_raw(meta.gid())),
+        );
+    }
+}
+
 fn open_flags() -> i32 {
     (OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits()
 }
@@ -70,6 +85,7 @@ impl AuditLog {
             .map_err(|e| format!("lock: {}", e.kind()))?;
         let _guard = Flock::lock(lock_file, FlockArg::LockExclusive)
             .map_err(|(_, e)| format!("lock: {e}"))?;
+        adopt_folder_owner(&sibling(&self.path, ".lock"));
 
         let mut file = OpenOptions::new()
             .read(true)
@@ -79,11 +95,13 @@ impl AuditLog {
             .custom_flags(open_flags())
             .open(&self.path)
             .map_err(|e| e.kind().to_string())?;
+        adopt_folder_owner(&self.path);
         let meta = file.metadata().map_err(|e| e.to_string())?;
         if !meta.file_type().is_file() {
             return Err("not a regular file".into());
         }
-        if meta.uid() != nix::unistd::geteuid().as_raw() {
+        let euid = nix::unistd::geteuid();
+        if meta.uid() != euid.as_raw() && !euid.is_root() {
             return Err(format!("owned by uid {}, not the running user", meta.uid()));
         }
         if meta.mode() & 0o022 != 0 {
@@ -178,6 +196,7 @@ impl AuditLog {
         )
         .and_then(|_| f.sync_data())
         .map_err(|e| format!("head: {e}"))?;
+        adopt_folder_owner(&tmp);
         std::fs::rename(&tmp, self.head_path()).map_err(|e| format!("head: {e}"))
     }
 }

@@ -1,0 +1,115 @@
+//! The attended path from the runbook: an operator on the host runs
+//! `ops-warden bootstrap --operator-key-file F` instead of coming in by SSH.
+//! The key file must be a regular file owned by the caller, mode 0600 (or
+//! 0400); it is removed after the run (also on failure) unless
+//! `--keep-operator-key-file`. The runtime key goes to the same OpenBao path.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::audit::AuditLog;
+use crate::bootstrap::Options;
+use crate::config;
+use crate::env::{Environ, Mode};
+use crate::error::Error;
+use crate::evidence::{Evidence, RunInfo};
+use crate::lane::{self, OperatorKey};
+use crate::os::files::{read_secret_file, Rule};
+use crate::os::signals::Signals;
+use crate::pipeline::Finished;
+use crate::store::openbao::Overrides;
+use crate::store::{check_value, Provenance, MAX_OPERATOR_KEY};
+
+pub struct AttendedArgs {
+    pub operator_key_file: PathBuf,
+    pub keep_operator_key_file: bool,
+    pub runtime_key_file: Option<PathBuf>,
+    pub opts: Options,
+}
+
+/// Removes the operator key file when the run ends, on every path.
+struct RemoveOnDrop<'a>(&'a Path, bool);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+}
+
+pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
+    let run = RunInfo::start("attended");
+    let mut ev = Evidence::default();
+    ev.command = Some(crate::ssh::command::Verb::Bootstrap(crate::ssh::command::BootstrapFlags {
+        skip_event: args.opts.skip_event,
+        plan: args.opts.plan,
+        rotate: args.opts.rotate,
+    }).canonical());
+    if let Err(e) = crate::os::harden::harden_process() {
+        ev.error = Some(Error::Internal(format!("hardening failed: {e}")));
+        return Finished::from(&ev, &run);
+    }
+    let env = Environ::capture_and_clear(Mode::Attended);
+    let overrides = Overrides { addr: env.bao_addr.clone(), ca_bundle: env.bao_cacert.clone() };
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            ev.error = Some(Error::Internal(e));
+            return Finished::from(&ev, &run);
+        }
+    };
+    // Read (and check) the key files first; the operator file goes away
+    // whatever happens next.
+    let keys = (|| {
+        let op = read_secret_file(&args.operator_key_file, Rule::ATTENDED_KEY.named("operator key file"))
+            .map_err(Error::KeyFileUntrusted)?;
+        check_value("operator key file", op.expose(), MAX_OPERATOR_KEY)?;
+        let rt = match &args.runtime_key_file {
+            Some(f) => Some(read_secret_file(f, Rule::ATTENDED_KEY.named("runtime key file")).map_err(Error::KeyFileUntrusted)?),
+            None => None,
+        };
+        Ok((op, rt))
+    })();
+    let _cleanup = RemoveOnDrop(&args.operator_key_file, args.keep_operator_key_file || keys.is_err());
+    let uid = nix::unistd::getuid();
+    let user = nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_default();
+    ev.caller = None;
+
+    let cfg = match config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            ev.error = Some(e);
+            return Finished::from(&ev, &run);
+        }
+    };
+    let audit = AuditLog::new(&cfg.audit_path);
+    let operator = json!({"uid": uid.as_raw(), "user": crate::audit::escape_untrusted(&user, 64)});
+    let mut intent = ev.audit_fields(&run, "intent");
+    intent.insert("operator".into(), operator.clone());
+    if let Err(e) = audit.append(intent) {
+        ev.error = Some(e);
+        return Finished::from(&ev, &run);
+    }
+    match keys {
+        Err(e) => ev.error = Some(e),
+        Ok((op, rt)) => {
+            let who = Provenance { run_id: run.run_id.clone(), host: run.host.clone(), cert_key_id: format!("attended:{user}") };
+            let out = lane::bootstrap(&cfg, OperatorKey::Given(op), rt, args.opts, &who, &signals, &overrides);
+            ev.result = out.result.map(|mut r| {
+                r["operator"] = operator.clone();
+                r["operator_key_file_removed"] = json!(!args.keep_operator_key_file);
+                r
+            });
+            ev.error = out.error;
+        }
+    }
+    let mut result = ev.audit_fields(&run, "result");
+    result.insert("operator".into(), operator);
+    match audit.append(result) {
+        Ok(r) => ev.audit = Some(r),
+        Err(e) => ev.error = Some(e),
+    }
+    Finished::from(&ev, &run)
+}

@@ -1,0 +1,237 @@
+//! The runtime key: the part that must never go wrong.
+//!
+//! A stored key is proven (it mints a token) and reused. A key that no longer
+//! works fails the run unless `--rotate`. A new key is created only after the
+//! pre-flight passed, and stored before anything else runs; if the store
+//! fails it is revoked at once, and if another host won the check-and-set its
+//! key is reused and ours revoked. Afterwards any other active key of the
+//! consumer is an unrecorded live credential and is revoked too. In no path
+//! does a live key remain that is not in OpenBao.
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::interhub::{key_prefix, KeyApi, NewKey};
+use crate::secret::Secret;
+use crate::store::openbao::OpenBao;
+use crate::store::{Provenance, Stored, StoredKey};
+
+/// The store side of the critical section (OpenBao; fakes in unit tests).
+pub trait RuntimeStore {
+    fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error>;
+    fn store_runtime_key(&self, key: &StoredKey, cas: u64, who: &Provenance) -> Result<Stored, Error>;
+}
+
+impl RuntimeStore for OpenBao {
+    fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error> {
+        OpenBao::read_runtime_key(self)
+    }
+    fn store_runtime_key(&self, key: &StoredKey, cas: u64, who: &Provenance) -> Result<Stored, Error> {
+        OpenBao::store_runtime_key(self, key, cas, who)
+    }
+}
+
+/// What the evidence says about the runtime key (never the key).
+#[derive(Debug, Default, Serialize)]
+pub struct KeyReport {
+    /// created | reused | rotated | revoked | would-create | would-rotate | invalid
+    pub status: Option<&'static str>,
+    pub prefix: Option<String>,
+    pub key_id: Option<String>,
+    pub openbao_path: String,
+    pub kv_version: Option<u64>,
+    /// Another writer stored first; its key is reused.
+    pub race_lost: bool,
+    /// Prefixes of keys revoked by this run (ours after a failed store or a
+    /// lost race, a rotated-out key, unrecorded live keys).
+    pub revoked: Vec<String>,
+    /// Active keys found that were not the stored one (plan: would revoke).
+    pub unrecorded: Vec<String>,
+}
+
+/// Inputs of the runtime-key step.
+pub struct KeyRequest<'a> {
+    pub consumer_id: &'a str,
+    /// `OPS_HUB_KEY_FILE` in the attended path.
+    pub supplied: Option<Secret>,
+    pub rotate: bool,
+    pub plan: bool,
+    pub who: &'a Provenance,
+}
+
+/// Ensures exactly one live, stored runtime key; returns an access token
+/// minted with it (`None` in plan mode when no key exists yet).
+pub fn ensure(store: &dyn RuntimeStore, api: &dyn KeyApi, req: KeyRequest, report: &mut KeyReport) -> Result<Option<Secret>, Error> {
+    let stored = store.read_runtime_key()?;
+    let mut cas = 0;
+    let mut rotating = false;
+    match (&stored, &req.supplied) {
+        (Some(s), Some(sup)) if !s.key.same_as(sup) => {
+            return Err(Error::RuntimeKeyInvalid("the supplied OPS_HUB_KEY_FILE differs from the key stored in OpenBao".into()));
+        }
+        _ => {}
+    }
+    let existing = stored.as_ref().map(|s| (s.key.clone(), s.version)).or_else(|| req.supplied.clone().map(|k| (k, 0)));
+    if let Some((key, version)) = existing {
+        report.prefix = Some(key_prefix(key.expose()));
+        report.kv_version = stored.as_ref().map(|s| s.version);
+        report.key_id = stored.as_ref().and_then(|s| s.key_id.clone());
+        match api.token(req.consumer_id, &key) {
+            Ok(token) => {
+                if stored.is_none() && !req.plan {
+                    // A supplied key that works but was never recorded: record it.
+                    match store.store_runtime_key(&record(&key, req.consumer_id, None), 0, req.who)? {
+                        Stored::Written { version } => report.kv_version = Some(version),
+                        Stored::LostRace { .. } => return Err(Error::RuntimeKeyInvalid("another writer stored a different key meanwhile".into())),
+                    }
+                }
+                report.status = Some("reused");
+                sweep(api, req.consumer_id, &key, req.plan, report)?;
+                return Ok(Some(token));
+            }
+            Err(Error::RuntimeKeyInvalid(m)) if req.rotate || req.plan => {
+                if req.plan {
+                    report.status = Some(if req.rotate { "would-rotate" } else { "invalid" });
+                    return if req.rotate { Ok(None) } else { Err(Error::RuntimeKeyInvalid(m)) };
+                }
+                rotating = true;
+                cas = version;
+            }
+            Err(Error::RuntimeKeyInvalid(m)) => {
+                report.status = Some("invalid");
+                return Err(Error::RuntimeKeyInvalid(format!(
+                    "{} ({m}); rerun with --rotate to replace it",
+                    report.prefix.as_deref().unwrap_or("stored key")
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if req.plan {
+        report.status = Some("would-create");
+        return Ok(None);
+    }
+
+    // ---- critical section: from here the key exists only in our memory ----
+    let new = api.create_key(req.consumer_id)?;
+    let final_key = store_or_revoke(store, api, req.consumer_id, new, cas, rotating, req.who, report)?;
+    // ---- end of the critical section: the live key is the stored key ----
+
+    let token = api.token(req.consumer_id, &final_key)?;
+    sweep(api, req.consumer_id, &final_key, false, report)?;
+    Ok(Some(token))
+}
+
+/// Stores a just-created key with check-and-set at `cas`, or revokes it.
+/// Returns the key that is live and stored afterwards (ours, or the winner's
+/// after a lost race). No signal is looked at in here.
+#[allow(clippy::too_many_arguments)]
+pub fn store_or_revoke(
+    store: &dyn RuntimeStore,
+    api: &dyn KeyApi,
+    consumer_id: &str,
+    new: NewKey,
+    cas: u64,
+    rotating: bool,
+    who: &Provenance,
+    report: &mut KeyReport,
+) -> Result<Secret, Error> {
+    report.prefix = Some(new.prefix.clone());
+    report.key_id = Some(new.id.clone());
+    let rec = record(&new.key, consumer_id, Some(&new.id));
+    match store.store_runtime_key(&rec, cas, who) {
+        Ok(Stored::Written { version }) => {
+            report.kv_version = Some(version);
+            report.status = Some(if rotating { "rotated" } else { "created" });
+            Ok(new.key)
+        }
+        Ok(Stored::LostRace { winner }) => {
+            report.race_lost = true;
+            if let Err(e) = api.revoke_key(consumer_id, &new.id) {
+                report.status = Some("orphaned");
+                return Err(Error::RuntimeKeyOrphaned(format!(
+                    "lost the store race; own key {} (id {}) not revoked ({})",
+                    new.prefix, new.id, e.code()
+                )));
+            }
+            report.revoked.push(new.prefix.clone());
+            report.status = Some("reused");
+            report.prefix = Some(key_prefix(winner.key.expose()));
+            report.key_id = winner.key_id.clone();
+            report.kv_version = Some(winner.version);
+            Ok(winner.key)
+        }
+        Err(why) => match api.revoke_key(consumer_id, &new.id) {
+            Ok(()) => {
+                report.status = Some("revoked");
+                report.revoked.push(new.prefix.clone());
+                Err(Error::RuntimeKeyNotStored(format!(
+                    "{} ({}): {why}; key {} revoked",
+                    why.code(),
+                    report.openbao_path,
+                    new.prefix
+                )))
+            }
+            Err(e) => {
+                report.status = Some("orphaned");
+                Err(Error::RuntimeKeyOrphaned(format!(
+                    "key {} (id {}) not stored ({}) and not revoked ({})",
+                    new.prefix,
+                    new.id,
+                    why.code(),
+                    e.code()
+                )))
+            }
+        },
+    }
+}
+
+/// The helper path: a key the helper created (we hold only its value and
+/// prefix) is stored, or revoked; then proven and the consumer swept.
+pub fn adopt(store: &dyn RuntimeStore, api: &dyn KeyApi, consumer_id: &str, key: Secret, who: &Provenance, report: &mut KeyReport) -> Result<Secret, Error> {
+    let prefix = key_prefix(key.expose());
+    let id = api
+        .list_keys(consumer_id)?
+        .into_iter()
+        .find(|k| k.prefix == prefix)
+        .map(|k| k.id)
+        .ok_or_else(|| Error::InterhubProtocol(format!("the helper's key {prefix} is not listed for consumer {consumer_id}")))?;
+    let current = store.read_runtime_key()?;
+    let (cas, rotating) = current.as_ref().map_or((0, false), |c| (c.version, true));
+    let final_key = store_or_revoke(store, api, consumer_id, NewKey { id, prefix, key }, cas, rotating, who, report)?;
+    api.token(consumer_id, &final_key)?;
+    sweep(api, consumer_id, &final_key, false, report)?;
+    Ok(final_key)
+}
+
+fn record(key: &Secret, consumer_id: &str, key_id: Option<&str>) -> StoredKey {
+    StoredKey {
+        key: key.clone(),
+        client_id: Some(consumer_id.to_string()),
+        prefix: Some(key_prefix(key.expose())),
+        key_id: key_id.map(String::from),
+        version: 0,
+    }
+}
+
+/// Revokes every other active key of the consumer (unrecorded live keys,
+/// a rotated-out key). In plan mode only reports them.
+fn sweep(api: &dyn KeyApi, consumer_id: &str, keep: &Secret, plan: bool, report: &mut KeyReport) -> Result<(), Error> {
+    let keep_prefix = key_prefix(keep.expose());
+    for k in api.list_keys(consumer_id)? {
+        if k.status != "active" || k.prefix == keep_prefix {
+            continue;
+        }
+        if plan {
+            report.unrecorded.push(k.prefix);
+            continue;
+        }
+        api.revoke_key(consumer_id, &k.id)?;
+        report.revoked.push(k.prefix);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "runtime_key_tests.rs"]
+mod tests;

@@ -1,0 +1,176 @@
+//! Every path of the critical section, with fakes that fail on demand.
+
+use std::cell::RefCell;
+
+use super::*;
+use crate::interhub::{KeyInfo, NewKey};
+
+#[derive(Default)]
+struct FakeHub {
+    keys: RefCell<Vec<(String, String, String, bool)>>, // id, prefix, secret, active
+    fail_revoke: bool,
+}
+
+impl FakeHub {
+    fn add(&self, n: u32) -> NewKey {
+        let secret = format!("ihk_{n:08x}.{}", "a".repeat(43));
+        let id = format!("key_{n}");
+        self.keys.borrow_mut().push((id.clone(), key_prefix(&secret), secret.clone(), true));
+        NewKey { id, prefix: key_prefix(&secret), key: Secret::new(secret) }
+    }
+    fn live(&self) -> Vec<String> {
+        self.keys.borrow().iter().filter(|k| k.3).map(|k| k.1.clone()).collect()
+    }
+}
+
+impl KeyApi for FakeHub {
+    fn create_key(&self, _: &str) -> Result<NewKey, Error> {
+        let n = self.keys.borrow().len() as u32 + 1;
+        Ok(self.add(n))
+    }
+    fn revoke_key(&self, _: &str, id: &str) -> Result<(), Error> {
+        if self.fail_revoke {
+            return Err(Error::InterhubServer("down".into()));
+        }
+        for k in self.keys.borrow_mut().iter_mut() {
+            if k.0 == id {
+                k.3 = false;
+            }
+        }
+        Ok(())
+    }
+    fn list_keys(&self, _: &str) -> Result<Vec<KeyInfo>, Error> {
+        Ok(self.keys.borrow().iter().map(|k| KeyInfo { id: k.0.clone(), prefix: k.1.clone(), status: if k.3 { "active" } else { "revoked" }.into() }).collect())
+    }
+    fn token(&self, _: &str, key: &Secret) -> Result<Secret, Error> {
+        if self.keys.borrow().iter().any(|k| k.3 && k.2 == key.expose()) {
+            Ok(Secret::new("at_token".into()))
+        } else {
+            Err(Error::RuntimeKeyInvalid("invalid_client".into()))
+        }
+    }
+}
+
+#[derive(Default)]
+struct FakeStore {
+    stored: RefCell<Option<StoredKey>>,
+    fail: Option<Error>,
+    /// Another host stores this key just before our write.
+    racer: RefCell<Option<Secret>>,
+}
+
+impl RuntimeStore for FakeStore {
+    fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error> {
+        Ok(self.stored.borrow().clone())
+    }
+    fn store_runtime_key(&self, key: &StoredKey, cas: u64, _: &Provenance) -> Result<Stored, Error> {
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
+        }
+        if let Some(r) = self.racer.borrow_mut().take() {
+            *self.stored.borrow_mut() = Some(StoredKey { key: r, client_id: None, prefix: None, key_id: None, version: 1 });
+        }
+        let current = self.stored.borrow().as_ref().map_or(0, |s| s.version);
+        if current != cas {
+            return Ok(Stored::LostRace { winner: self.stored.borrow().clone().unwrap() });
+        }
+        let mut k = key.clone();
+        k.version = current + 1;
+        *self.stored.borrow_mut() = Some(k);
+        Ok(Stored::Written { version: current + 1 })
+    }
+}
+
+fn who() -> Provenance {
+    Provenance { run_id: "r".into(), host: "h".into(), cert_key_id: "k".into() }
+}
+
+fn run(store: &FakeStore, hub: &FakeHub, rotate: bool, plan: bool) -> (Result<Option<Secret>, Error>, KeyReport) {
+    let mut report = KeyReport::default();
+    let w = who();
+    let r = ensure(store, hub, KeyRequest { consumer_id: "c", supplied: None, rotate, plan, who: &w }, &mut report);
+    (r, report)
+}
+
+#[test]
+fn first_run_creates_and_stores_then_reuses() {
+    let (store, hub) = (FakeStore::default(), FakeHub::default());
+    let (r, rep) = run(&store, &hub, false, false);
+    assert!(r.unwrap().is_some());
+    assert_eq!(rep.status, Some("created"));
+    assert_eq!(hub.live(), vec![store.stored.borrow().as_ref().unwrap().prefix.clone().unwrap()]);
+    let (r, rep) = run(&store, &hub, false, false);
+    assert!(r.is_ok());
+    assert_eq!(rep.status, Some("reused"));
+    assert_eq!(hub.keys.borrow().len(), 1, "no second key");
+}
+
+#[test]
+fn failed_store_revokes_the_new_key() {
+    let store = FakeStore { fail: Some(Error::OpenbaoServer("HTTP 500".into())), ..Default::default() };
+    let hub = FakeHub::default();
+    let (r, rep) = run(&store, &hub, false, false);
+    assert_eq!(r.unwrap_err().code(), "runtime-key-not-stored");
+    assert_eq!(rep.status, Some("revoked"));
+    assert!(hub.live().is_empty(), "no live unrecorded key");
+}
+
+#[test]
+fn failed_store_and_failed_revoke_is_loud() {
+    let store = FakeStore { fail: Some(Error::OpenbaoWriteDenied("p".into())), ..Default::default() };
+    let hub = FakeHub { fail_revoke: true, ..Default::default() };
+    let (r, _) = run(&store, &hub, false, false);
+    let e = r.unwrap_err();
+    assert_eq!(e.code(), "runtime-key-orphaned");
+    assert!(e.to_string().contains("key_1"), "names the key id to revoke by hand");
+    assert!(!e.to_string().contains(&"a".repeat(43)), "never the key");
+}
+
+#[test]
+fn lost_race_revokes_ours_and_reuses_the_winner() {
+    let hub = FakeHub::default();
+    let winner = hub.add(99);
+    let store = FakeStore { racer: RefCell::new(Some(winner.key)), ..Default::default() };
+    let (r, rep) = run(&store, &hub, false, false);
+    assert!(r.is_ok());
+    assert!(rep.race_lost);
+    assert_eq!(rep.status, Some("reused"));
+    assert_eq!(hub.live(), vec![winner.prefix]);
+}
+
+#[test]
+fn dead_key_fails_unless_rotate() {
+    let hub = FakeHub::default();
+    let old = hub.add(1);
+    hub.revoke_key("c", &old.id).unwrap();
+    let store = FakeStore::default();
+    *store.stored.borrow_mut() = Some(StoredKey { key: old.key, client_id: None, prefix: None, key_id: None, version: 3 });
+    let (r, rep) = run(&store, &hub, false, false);
+    assert_eq!(r.unwrap_err().code(), "runtime-key-invalid");
+    assert_eq!(rep.status, Some("invalid"));
+    let (r, rep) = run(&store, &hub, false, true);
+    assert_eq!(r.unwrap_err().code(), "runtime-key-invalid", "plan reports it too");
+    assert_eq!(rep.status, Some("invalid"));
+    let (r, rep) = run(&store, &hub, true, false);
+    assert!(r.is_ok());
+    assert_eq!(rep.status, Some("rotated"));
+    assert_eq!(store.stored.borrow().as_ref().unwrap().version, 4, "stored with cas on the current version");
+    assert_eq!(hub.live().len(), 1);
+}
+
+#[test]
+fn unrecorded_live_keys_are_revoked_and_plan_changes_nothing() {
+    let (store, hub) = (FakeStore::default(), FakeHub::default());
+    let (r, rep) = run(&store, &hub, false, true);
+    assert!(r.unwrap().is_none());
+    assert_eq!(rep.status, Some("would-create"));
+    assert!(hub.keys.borrow().is_empty());
+    run(&store, &hub, false, false).0.unwrap();
+    let stray = hub.add(7);
+    let (_, rep) = run(&store, &hub, false, true);
+    assert_eq!(rep.unrecorded, vec![stray.prefix.clone()]);
+    assert_eq!(hub.live().len(), 2, "plan revokes nothing");
+    let (_, rep) = run(&store, &hub, false, false);
+    assert_eq!(rep.revoked, vec![stray.prefix]);
+    assert_eq!(hub.live().len(), 1);
+}

@@ -1,0 +1,256 @@
+//! The native runner: gate → hub → manifest → consumer → runtime key →
+//! widgets → event → validation, each create-or-reuse (see the contract's
+//! step list). Signals are checked between steps, never inside the
+//! runtime-key critical section.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::runtime_key::{self, KeyRequest, RuntimeStore};
+use super::seeds::Seeds;
+use super::{Options, Report, Status, WidgetReport};
+use crate::error::Error;
+use crate::interhub::client::{Client, Registry};
+use crate::interhub::{Created, KeyApi};
+use crate::os::signals::Signals;
+use crate::secret::Secret;
+use crate::store::Provenance;
+
+/// Everything the steps need.
+pub struct Ctx<'a> {
+    pub seeds: &'a Seeds,
+    pub client: &'a Client,
+    pub store: &'a dyn RuntimeStore,
+    pub consumer_name: &'a str,
+    pub who: &'a Provenance,
+    pub signals: &'a Signals,
+    pub supplied_key: Option<Secret>,
+}
+
+/// `gate`: the API answers and the registries are readable.
+pub fn gate(client: &Client, report: &mut Report) -> Result<(), Error> {
+    let t = Instant::now();
+    let r = (|| {
+        let h = client.health()?;
+        if h["status"] != "ok" {
+            return Err(Error::InterhubProtocol(format!("health says {}", crate::audit::escape_untrusted(&h["status"].to_string(), 40))));
+        }
+        let version = h["apiVersion"].as_str().unwrap_or("");
+        if !version.starts_with("2.") {
+            return Err(Error::InterhubProtocol(format!("API version {:?} is not 2.x", crate::audit::escape_untrusted(version, 20))));
+        }
+        for r in Registry::ALL {
+            client.registry(r)?;
+        }
+        Ok((Status::Unchanged, Some(format!("api {version}")), ()))
+    })();
+    report.step("gate", t, r)
+}
+
+/// The full bootstrap.
+pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Error> {
+    let (seeds, client) = (ctx.seeds, ctx.client);
+    let hub = seeds.hub.as_str();
+    gate(client, report)?;
+
+    ctx.signals.checkpoint("hub")?;
+    let t = Instant::now();
+    let r = (|| match client.get_hub(hub)? {
+        Some(h) => Ok((Status::Reused, Some(h.id), true)),
+        None if opts.plan => Ok((Status::WouldCreate, None, false)),
+        None => match client.create_hub(hub, &seeds.name, &seeds.description)? {
+            Created::New(h) => Ok((Status::Created, Some(h.id), true)),
+            Created::Exists => {
+                let h = client.get_hub(hub)?.ok_or_else(|| Error::InterhubProtocol("hub exists but cannot be read".into()))?;
+                Ok((Status::Reused, Some(h.id), true))
+            }
+        },
+    })();
+    let hub_exists = report.step("hub", t, r)?;
+
+    ctx.signals.checkpoint("manifest")?;
+    let t = Instant::now();
+    let r = (|| {
+        let list = if hub_exists { client.list_manifests(hub)? } else { Vec::new() };
+        if let Some(m) = list.iter().find(|m| m.digest == seeds.digest && m.status == "active") {
+            return Ok((Status::Reused, Some(m.id.clone()), ()));
+        }
+        let known = list.iter().find(|m| m.digest == seeds.digest);
+        if opts.plan {
+            let s = if known.is_some() { Status::WouldUpdate } else { Status::WouldCreate };
+            return Ok((s, known.map(|m| m.id.clone()), ()));
+        }
+        let (created, m) = client.post_manifest(hub, &seeds.manifest)?;
+        if m.digest != seeds.digest {
+            return Err(Error::InterhubProtocol(format!("manifest digest {} differs from the draft's {}", crate::audit::escape_untrusted(&m.digest, 80), seeds.digest)));
+        }
+        client.activate_manifest(hub, &m.id)?;
+        Ok((if created { Status::Created } else { Status::Updated }, Some(m.id), ()))
+    })();
+    report.step("manifest", t, r)?;
+
+    ctx.signals.checkpoint("consumer")?;
+    let t = Instant::now();
+    let find = || -> Result<Option<String>, Error> {
+        Ok(client.list_consumers(hub)?.into_iter().find(|c| c.name == ctx.consumer_name && c.hub == hub).map(|c| c.id))
+    };
+    let r = (|| {
+        if hub_exists {
+            if let Some(id) = find()? {
+                return Ok((Status::Reused, Some(id.clone()), Some(id)));
+            }
+        }
+        if opts.plan {
+            return Ok((Status::WouldCreate, None, None));
+        }
+        match client.create_consumer(ctx.consumer_name, hub, &seeds.scopes)? {
+            Created::New(c) => Ok((Status::Created, Some(c.id.clone()), Some(c.id))),
+            Created::Exists => {
+                let id = find()?.ok_or_else(|| Error::InterhubProtocol("consumer exists but is not listed".into()))?;
+                Ok((Status::Reused, Some(id.clone()), Some(id)))
+            }
+        }
+    })();
+    let consumer_id = report.step("consumer", t, r)?;
+
+    ctx.signals.checkpoint("runtime key")?;
+    let t = Instant::now();
+    let token = match &consumer_id {
+        None => {
+            report.runtime_key.status = Some("would-create");
+            report.step("runtime-key", t, Ok((Status::WouldCreate, None, None)))?
+        }
+        Some(cid) => {
+            let req = KeyRequest { consumer_id: cid, supplied: ctx.supplied_key.take(), rotate: opts.rotate, plan: opts.plan, who: ctx.who };
+            let r = runtime_key::ensure(ctx.store, client as &dyn KeyApi, req, &mut report.runtime_key);
+            let r = r.map(|tok| {
+                let s = match report.runtime_key.status {
+                    Some("created") => Status::Created,
+                    Some("rotated") => Status::Updated,
+                    Some("would-create") => Status::WouldCreate,
+                    Some("would-rotate") => Status::WouldUpdate,
+                    _ => Status::Reused,
+                };
+                (s, report.runtime_key.prefix.clone(), tok)
+            });
+            report.step("runtime-key", t, r)?
+        }
+    };
+
+    ctx.signals.checkpoint("widgets")?;
+    let t = Instant::now();
+    let r = widgets(client, seeds, token.as_ref(), opts.plan, &mut report.widgets);
+    report.step("widgets", t, r)?;
+
+    ctx.signals.checkpoint("event")?;
+    let t = Instant::now();
+    let r = (|| {
+        if opts.skip_event {
+            return Ok((Status::Skipped, None, ()));
+        }
+        let Some(token) = &token else { return Ok((Status::WouldCreate, None, ())) };
+        if opts.plan {
+            // Idempotent by key: a real run posts it at most once.
+            return Ok((Status::WouldCreate, Some(event_key(seeds)), ()));
+        }
+        let event = json!({
+            "type": "ops.gitea.readiness",
+            "source": "ops-warden",
+            "payload": {"component": "gitea", "status": "ready", "checkedBy": "ops-warden",
+                        "details": format!("ops-hub bootstrap on {}", ctx.who.host)},
+        });
+        let (created, id) = client.post_event(hub, &event, &event_key(seeds), token)?;
+        Ok((if created { Status::Created } else { Status::Unchanged }, Some(id), ()))
+    })();
+    report.step("event", t, r)?;
+
+    ctx.signals.checkpoint("validation")?;
+    let t = Instant::now();
+    let r = validate(client, seeds, ctx.store, consumer_id.as_deref(), opts.plan).map(|v| {
+        let ok = v["ok"] == true;
+        report.validation = Some(v);
+        (if ok { Status::Unchanged } else { Status::Failed }, None, ok)
+    });
+    let ok = report.step("validation", t, r)?;
+    if !ok && !opts.plan {
+        return Err(Error::ValidationFailed(format!("{}", report.validation.as_ref().map(|v| v["failed"].to_string()).unwrap_or_default())));
+    }
+    Ok(())
+}
+
+/// The stable `Idempotency-Key` of the readiness event (per manifest digest).
+pub fn event_key(seeds: &Seeds) -> String {
+    format!("ops-warden-{}-gitea-readiness-{}", seeds.hub, &seeds.digest[7..7 + 16])
+}
+
+fn widgets(client: &Client, seeds: &Seeds, token: Option<&Secret>, plan: bool, out: &mut Vec<WidgetReport>) -> Result<(Status, Option<String>, ()), Error> {
+    let current = match token {
+        Some(t) => client.list_widgets(&seeds.hub, t)?,
+        None => Vec::new(),
+    };
+    let mut changed = 0;
+    for w in &seeds.widgets {
+        let have = current.iter().find(|c| c.key == w.key);
+        let same = have.is_some_and(|c| c.kind == w.kind && c.title == w.title && c.config == w.config);
+        let (status, id) = match (have, same, plan, token) {
+            (Some(c), true, _, _) => (Status::Unchanged, Some(c.id.clone())),
+            (Some(c), false, true, _) => (Status::WouldUpdate, Some(c.id.clone())),
+            (None, _, true, _) | (_, _, _, None) => (Status::WouldCreate, None),
+            (_, _, false, Some(t)) => {
+                let (created, got) = client.put_widget(&seeds.hub, w, t)?;
+                changed += 1;
+                (if created { Status::Created } else { Status::Updated }, Some(got.id))
+            }
+        };
+        out.push(WidgetReport { key: w.key.clone(), status, id });
+    }
+    let status = if changed > 0 { Status::Updated } else if plan && out.iter().any(|w| w.status != Status::Unchanged) { Status::WouldUpdate } else { Status::Unchanged };
+    Ok((status, Some(format!("{} widgets", out.len())), ()))
+}
+
+/// The runbook's validation: ops vocabulary in the registries, the hub in
+/// hub-registry, and the *stored* runtime key mints a token.
+pub fn validate(client: &Client, seeds: &Seeds, store: &dyn RuntimeStore, consumer_id: Option<&str>, plan: bool) -> Result<Value, Error> {
+    let keys_in = |r: Registry| -> Result<Vec<String>, Error> {
+        Ok(client.registry(r)?.iter().filter(|i| i["owner"] == seeds.hub.as_str()).filter_map(|i| i["key"].as_str().map(String::from)).collect())
+    };
+    let missing = |want: &[String], have: &[String]| -> Vec<String> { want.iter().filter(|k| !have.contains(k)).cloned().collect() };
+    let wt = missing(&seeds.widget_types, &keys_in(Registry::WidgetTypes)?);
+    let et = missing(&seeds.event_types, &keys_in(Registry::EventTypes)?);
+    let ac = missing(&seeds.annotation_categories, &keys_in(Registry::AnnotationCategories)?);
+    let in_registry = client
+        .registry(Registry::HubRegistry)?
+        .iter()
+        .any(|h| h["slug"] == seeds.hub.as_str() && h["status"] == "active" && h["manifestDigest"] == seeds.digest.as_str());
+    let stored = store.read_runtime_key()?;
+    let consumer = consumer_id.map(String::from).or_else(|| stored.as_ref().and_then(|s| s.client_id.clone()));
+    let token = match (&stored, &consumer) {
+        (Some(s), Some(c)) => match client.token(c, &s.key) {
+            Ok(_) => "ok",
+            Err(Error::RuntimeKeyInvalid(_)) => "refused",
+            Err(e) => return Err(e),
+        },
+        _ => "no-stored-key",
+    };
+    let mut failed = Vec::new();
+    if !wt.is_empty() || !et.is_empty() || !ac.is_empty() {
+        failed.push("registries");
+    }
+    if !in_registry {
+        failed.push("hub-registry");
+    }
+    if token != "ok" {
+        failed.push("token");
+    }
+    Ok(json!({
+        "ok": failed.is_empty(),
+        "plan": plan,
+        "failed": failed,
+        "missing_widget_types": wt,
+        "missing_event_types": et,
+        "missing_annotation_categories": ac,
+        "hub_registry": in_registry,
+        "token": token,
+    }))
+}

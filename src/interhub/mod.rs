@@ -1,0 +1,103 @@
+//! Inter-Hub: the API client (every route lives in [`client`]) and the types
+//! of its answers. See `../shared/interhub-api-v2.md` and wiki/Contract.md.
+
+pub mod client;
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hub {
+    pub id: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub id: String,
+    #[serde(default)]
+    pub digest: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Consumer {
+    pub id: String,
+    pub name: String,
+    pub hub: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub prefix: String,
+    pub status: String,
+}
+
+/// A key as created: the only moment Inter-Hub shows the secret.
+#[derive(Debug)]
+pub struct NewKey {
+    pub id: String,
+    pub prefix: String,
+    pub key: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Widget {
+    pub id: String,
+    pub key: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub config: serde_json::Value,
+}
+
+/// Create answers: made now, or already there (409).
+#[derive(Debug)]
+pub enum Created<T> {
+    New(T),
+    Exists,
+}
+
+/// The runtime key's public prefix (`ihk_1a2b3c4d`), the only part ever shown.
+pub fn key_prefix(key: &str) -> String {
+    key.split('.').next().unwrap_or("").chars().take(24).collect()
+}
+
+/// Whether a runtime key has the contract's shape.
+pub fn key_shape_ok(key: &str) -> bool {
+    let Some((prefix, rest)) = key.split_once('.') else { return false };
+    prefix.len() == 12
+        && prefix.starts_with("ihk_")
+        && prefix[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && rest.len() == 43
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The key operations of the critical section, as a seam (the client is the
+/// real one; unit tests use a fake to force every failure path).
+pub trait KeyApi {
+    fn create_key(&self, consumer_id: &str) -> Result<NewKey, crate::error::Error>;
+    fn revoke_key(&self, consumer_id: &str, key_id: &str) -> Result<(), crate::error::Error>;
+    fn list_keys(&self, consumer_id: &str) -> Result<Vec<KeyInfo>, crate::error::Error>;
+    /// Proves a runtime key by minting an access token with it.
+    fn token(&self, client_id: &str, key: &Secret) -> Result<Secret, crate::error::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_shapes() {
+        let k = "ihk_1a2b3c4d.abcdefghijABCDEFGHIJ0123456789-_abcdefghijk";
+        assert!(key_shape_ok(k));
+        assert_eq!(key_prefix(k), "ihk_1a2b3c4d");
+        assert!(!key_shape_ok("ihk_1a2b3c4d"));
+        assert!(!key_shape_ok("ihk_1A2B3C4D.abcdefghijABCDEFGHIJ0123456789-_abcdefghijk"));
+    }
+}
