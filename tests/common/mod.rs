@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod bao;
+pub mod lab;
 pub mod scan;
+pub mod sim;
 pub mod sshd;
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,148 @@
+//! A lane host without sshd: real OpenBao, the simulator, a real certificate,
+//! and ops-warden invoked with the environment sshd gives a ForceCommand.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use super::bao::Bao;
+use super::sim::Sim;
+use super::{bin, repo, Fixture};
+
+pub const OPERATOR_KEY: &str = "opk-live-8sJ2kQ9xW4vN7mR1tY5uI3oP6aS0dF";
+pub const OPERATOR_PATH: &str = "secret/platform/operators/interhub/operator";
+pub const RUNTIME_PATH: &str = "secret/platform/operators/ops-hub/runtime";
+
+pub struct Lab {
+    pub fx: Fixture,
+    pub bao: Bao,
+    pub sim: Sim,
+    pub config: PathBuf,
+    pub auth_info: PathBuf,
+    pub audit: PathBuf,
+}
+
+/// Knobs for the config a lab writes.
+#[derive(Default, Clone)]
+pub struct LabOptions {
+    /// `[runner]` table body; native when empty.
+    pub runner: String,
+    /// A separate state folder name (a second "host" with its own lock).
+    pub state: Option<String>,
+}
+
+impl Lab {
+    pub fn start(name: &str) -> Lab {
+        let fx = Fixture::new(name);
+        let bao = Bao::start(&fx);
+        bao.setup_lane(&fx.path("approle"));
+        bao.kv_put_stdin(OPERATOR_PATH, "IHUB_OPERATOR_KEY", OPERATOR_KEY);
+        let sim = Sim::start(&fx, OPERATOR_KEY);
+        fx.keygen(&["-t", "ed25519", "-f", "lane-ca"]);
+        fx.keygen(&["-t", "ed25519", "-f", "user"]);
+        let cert = fx.sign("lane-ca", "user", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+10m", "-O", "clear"]);
+        let cert_line = std::fs::read_to_string(&cert).unwrap();
+        let auth_info = fx.write("sshauth", &format!("publickey {}\n", cert_line.split_whitespace().take(2).collect::<Vec<_>>().join(" ")), 0o600);
+        let audit = fx.mkdir("log", 0o750).join("audit.jsonl");
+        fx.mkdir("state", 0o700);
+        let mut lab = Lab { fx, bao, sim, config: PathBuf::new(), auth_info, audit };
+        lab.config = lab.write_config("ops-warden.toml", &LabOptions::default());
+        lab
+    }
+
+    pub fn write_config(&self, name: &str, o: &LabOptions) -> PathBuf {
+        let fx = &self.fx;
+        let state = match &o.state {
+            Some(s) => fx.mkdir(s, 0o700),
+            None => fx.path("state"),
+        };
+        let runner = if o.runner.is_empty() { "kind = \"native\"".to_string() } else { o.runner.clone() };
+        fx.write(
+            name,
+            &format!(
+                r#"[lane]
+principal = "agt-interhub-bootstrap"
+require_sole_principal = true
+key_id_pattern = "agt-*-interhub-bootstrap*"
+ca_keys_file = "{ca}"
+max_ttl_secs = 900
+[audit]
+path = "{audit}"
+[state]
+dir = "{state}"
+lock_wait_secs = 1
+[openbao]
+addr = "{bao}"
+timeout_secs = 10
+retries = 2
+auth = "approle"
+role_id_file = "{approle}/role_id"
+secret_id_file = "{approle}/secret_id"
+[interhub]
+base_url = "{sim}"
+timeout_secs = 10
+retries = 3
+manifest = "{repo}/seeds/ops-hub-manifest.draft.json"
+widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
+[runner]
+{runner}
+"#,
+                ca = fx.path("lane-ca.pub").display(),
+                audit = self.audit.display(),
+                state = state.display(),
+                bao = self.bao.addr,
+                approle = fx.path("approle").display(),
+                sim = self.sim.base,
+                repo = repo().display(),
+            ),
+            0o644,
+        )
+    }
+
+    /// ops-warden as sshd runs it: `force-command`, with the client's command.
+    pub fn force_command(&self, config: &PathBuf, command: &str) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--config")
+            .arg(config)
+            .arg("force-command")
+            .env_clear()
+            .env("SSH_ORIGINAL_COMMAND", command)
+            .env("SSH_USER_AUTH", &self.auth_info)
+            .env("SSH_CONNECTION", "127.0.0.1 40000 127.0.0.1 22")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, command: &str) -> Output {
+        self.force_command(&self.config, command).output().unwrap()
+    }
+
+    /// The stored runtime key (as root, through the CLI; value never printed by tests).
+    pub fn stored_key(&self) -> Option<(String, String)> {
+        let out = self.bao.bao(&["kv", "get", "-format=json", RUNTIME_PATH]);
+        if !out.status.success() {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let d = &v["data"]["data"];
+        Some((d["OPS_HUB_KEY"].as_str()?.to_string(), d["OPS_HUB_CLIENT_ID"].as_str().unwrap_or("").to_string()))
+    }
+
+    /// Every secret of this lab, for output scans.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut v = vec![OPERATOR_KEY.to_string()];
+        v.push(std::fs::read_to_string(self.fx.path("approle/secret_id")).unwrap().trim().to_string());
+        if let Some((k, _)) = self.stored_key() {
+            v.push(k);
+        }
+        v
+    }
+
+    /// Exactly one live key at Inter-Hub, and it is the one in OpenBao.
+    pub fn assert_one_live_stored_key(&self) {
+        let live = self.sim.active_keys();
+        assert_eq!(live.len(), 1, "exactly one live key: {live:?}");
+        let (key, client) = self.stored_key().expect("a key is stored in OpenBao");
+        assert!(key.starts_with(live[0]["prefix"].as_str().unwrap()), "the live key is the stored key");
+        assert_eq!(self.sim.token_status(&client, &key), 200, "the stored key mints a token");
+    }
+}

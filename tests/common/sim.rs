@@ -1,0 +1,122 @@
+//! The Inter-Hub simulator (tests/sim/interhub_sim.py) on a loopback port.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{repo, Fixture};
+
+pub struct Sim {
+    pub port: u16,
+    pub base: String,
+    pub request_log: PathBuf,
+    child: Child,
+}
+
+impl Sim {
+    pub fn start(fx: &Fixture, operator_key: &str) -> Sim {
+        let key_file = fx.write("sim/operator.key", operator_key, 0o600);
+        let port_file = fx.path("sim/port");
+        let request_log = fx.path("sim/requests.jsonl");
+        let child = Command::new("python3")
+            .arg(repo().join("tests/sim/interhub_sim.py"))
+            .arg("--operator-key-file")
+            .arg(&key_file)
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--request-log")
+            .arg(&request_log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(fx.path("sim/stderr.log")).unwrap())
+            .spawn()
+            .expect("python3 runs the simulator");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                if let Ok(p) = p.trim().parse::<u16>() {
+                    break p;
+                }
+            }
+            assert!(Instant::now() < deadline, "simulator did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Sim { port, base: format!("http://127.0.0.1:{port}"), request_log, child }
+    }
+
+    /// A plain HTTP/1.1 request (Connection: close); returns status and JSON body.
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let data = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", data.len());
+        if body.is_some() {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&data);
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let status: u16 = resp.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    pub fn state(&self) -> Value {
+        self.request("GET", "/_sim/state", None, &[]).1
+    }
+
+    pub fn writes(&self) -> u64 {
+        self.state()["writes"].as_u64().unwrap()
+    }
+
+    /// Active keys (ids and prefixes only; the simulator never shows secrets here).
+    pub fn active_keys(&self) -> Vec<Value> {
+        self.state()["keys"].as_array().unwrap().iter().filter(|k| k["status"] == "active").cloned().collect()
+    }
+
+    pub fn fault(&self, f: Value) {
+        let (st, _) = self.request("POST", "/_sim/faults", Some(&f), &[]);
+        assert_eq!(st, 201);
+    }
+
+    pub fn clear_faults(&self) {
+        self.request("DELETE", "/_sim/faults", None, &[]);
+    }
+
+    /// Mints an access token with a key, as a client would (form-encoded).
+    pub fn token_status(&self, client_id: &str, key: &str) -> u16 {
+        let form = format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={}&scope=framework%3Aread%20hub%3Aops-hub%3Aread%20hub%3Aops-hub%3Awrite",
+            key.replace('-', "%2D")
+        );
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let req = format!("POST /api/v2/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}", form.len());
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.request_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

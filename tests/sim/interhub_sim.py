@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+"""Inter-Hub API v2 simulator (the contract in ../shared/interhub-api-v2.md).
+
+Inter-Hub is not public, so ops-warden keeps this simulator of the subset it
+uses. It is strict where the real service would be: which credential goes to
+which route, content types, scopes, Idempotency-Key, display-once keys. It
+holds state across requests and can inject faults on a chosen route.
+
+Run:  interhub_sim.py --operator-key-file F --port-file P [--port 0] [--request-log L]
+
+Control routes (tests only; ops-warden never calls them):
+  POST   /_sim/faults  {"method","path","status","count","delay_ms","retry_after","after"}
+         path is a prefix; "after": true applies the fault after the request
+         was executed (the answer is lost, the change is not).
+  DELETE /_sim/faults
+  GET    /_sim/state   hubs, manifests, consumers, keys (never secrets), widgets,
+                       events, "writes" (state-changing operations so far)
+The request log (JSON lines) records every request as received, headers and
+body included, so tests can check where each secret travelled.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import secrets
+import sys
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.RLock()
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(doc):
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(doc):
+    return "sha256:" + hashlib.sha256(canonical(doc).encode("utf-8")).hexdigest()
+
+
+class State:
+    def __init__(self, operator_key):
+        self.operator_key = operator_key
+        self.hubs = {}
+        self.manifests = {}  # slug -> [manifest]
+        self.consumers = {}  # id -> consumer
+        self.keys = {}  # id -> key (with secret)
+        self.tokens = {}  # token -> {consumer, scopes, exp}
+        self.widgets = {}  # (slug, key) -> widget
+        self.events = {}  # (slug, idem) -> event
+        self.faults = []
+        self.writes = 0
+        self.seq = 0
+
+    def new_id(self, kind):
+        self.seq += 1
+        return f"{kind}_{self.seq:04d}"
+
+    def active_manifests(self):
+        for slug, items in self.manifests.items():
+            for m in items:
+                if m["status"] == "active":
+                    yield slug, m
+
+    def public_state(self):
+        return {
+            "hubs": list(self.hubs.values()),
+            "manifests": {s: [{k: v for k, v in m.items() if k != "document"} for m in ms] for s, ms in self.manifests.items()},
+            "consumers": list(self.consumers.values()),
+            "keys": [{k: v for k, v in key.items() if k != "secret"} for key in self.keys.values()],
+            "widgets": list(self.widgets.values()),
+            "events": list(self.events.values()),
+            "writes": self.writes,
+        }
+
+
+class Reply(Exception):
+    def __init__(self, status, body=None, headers=None):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def err(status, code, message, **extra):
+    e = {"code": code, "message": message}
+    e.update(extra)
+    return Reply(status, {"error": e})
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "interhub-sim/2"
+
+    def log_message(self, *a):
+        pass
+
+    # ---- plumbing ----
+    def _read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _send(self, status, body=None, headers=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self):
+        raw = self._read_body()
+        st = self.server.state
+        path = self.path
+        with LOCK:
+            self.server.log_request_line({
+                "ts": now(), "method": self.command, "path": path,
+                "headers": {k: v for k, v in self.headers.items()},
+                "body": raw.decode("utf-8", "replace"),
+            })
+            fault = None
+            for f in st.faults:
+                if f["count"] > 0 and f["method"] in (self.command, "*") and path.startswith(f["path"]):
+                    f["count"] -= 1
+                    fault = dict(f)
+                    break
+        if fault and fault.get("delay_ms"):
+            time.sleep(fault["delay_ms"] / 1000)
+        if fault and fault.get("status") and not fault.get("after"):
+            return self._fault_reply(fault)
+        try:
+            with LOCK:
+                status, body, headers = route(self, st, raw)
+        except Reply as r:
+            status, body, headers = r.status, r.body, r.headers
+        if fault and fault.get("status") and fault.get("after"):
+            return self._fault_reply(fault)
+        self._send(status, body, headers)
+
+    def _fault_reply(self, f):
+        headers = {"Retry-After": f["retry_after"]} if f.get("retry_after") is not None else {}
+        self._send(f["status"], {"error": {"code": "injected", "message": "fault injected by the simulator"}}, headers)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+# ---- request checks ----
+def need_json(h, raw):
+    ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+    if ctype != "application/json":
+        raise err(415, "unsupported_media_type", "Content-Type must be application/json")
+    try:
+        return json.loads(raw.decode("utf-8")) if raw else None
+    except ValueError:
+        raise err(400, "invalid_json", "body is not JSON")
+
+
+def bearer(h):
+    a = h.headers.get("Authorization") or ""
+    return a[len("Bearer "):] if a.startswith("Bearer ") else None
+
+
+def need_operator(h, st):
+    if bearer(h) != st.operator_key:
+        raise err(401, "unauthorized", "operator key missing or wrong")
+
+
+def need_scope(h, st, slug, want):
+    tok = bearer(h)
+    t = st.tokens.get(tok)
+    if not t or t["exp"] < time.time():
+        raise err(401, "unauthorized", "access token missing, unknown or expired")
+    if f"hub:{slug}:{want}" not in t["scopes"]:
+        raise err(403, "forbidden", f"scope hub:{slug}:{want} required")
+
+
+def check_manifest(doc, slug):
+    details = []
+    if not isinstance(doc, dict):
+        raise err(422, "invalid_manifest", "manifest must be an object", details=["not an object"])
+    if doc.get("hub") != slug:
+        details.append("hub does not match the route")
+    for field in ("widgetTypes", "eventTypes", "annotationCategories"):
+        for it in doc.get(field) or []:
+            k = it.get("key", "")
+            if not k.startswith("ops."):
+                details.append(f"{field}: {k!r} is outside the hub's namespace")
+    if details:
+        raise err(422, "invalid_manifest", "manifest failed validation", details=details)
+
+
+# ---- routes ----
+def route(h, st, raw):
+    u = urllib.parse.urlsplit(h.path)
+    p, q, m = u.path, urllib.parse.parse_qs(u.query), h.command
+    parts = [x for x in p.split("/") if x]
+
+    if p.startswith("/_sim/"):
+        return sim_control(h, st, raw, p, m)
+    if parts[:2] != ["api", "v2"]:
+        raise err(404, "not_found", "no such route")
+    rest = parts[2:]
+
+    if m == "GET" and rest == ["health"]:
+        return 200, {"status": "ok", "apiVersion": "2.4"}, {}
+    registries = {
+        "widget-types": "widgetTypes", "event-types": "eventTypes", "annotation-categories": "annotationCategories",
+    }
+    if m == "GET" and len(rest) == 1 and rest[0] in registries:
+        items = []
+        for slug, man in st.active_manifests():
+            for it in man["document"].get(registries[rest[0]], []):
+                entry = {"key": it["key"], "owner": slug}
+                if "schema" in it:
+                    entry["schema"] = it["schema"]
+                if "label" in it:
+                    entry["label"] = it["label"]
+                items.append(entry)
+        return 200, {"items": items}, {}
+    if m == "GET" and rest == ["hub-registry"]:
+        items = [{"slug": s, "name": st.hubs[s]["name"], "status": "active", "manifestDigest": man["digest"]}
+                 for s, man in st.active_manifests()]
+        return 200, {"items": items}, {}
+    if m == "POST" and rest == ["token"]:
+        return token(h, st, raw)
+    if rest[:1] == ["admin"]:
+        need_operator(h, st)
+        return admin(h, st, raw, m, rest[1:], q)
+    if rest[:1] == ["hubs"] and len(rest) >= 3:
+        return hub_routes(h, st, raw, m, rest[1], rest[2:])
+    raise err(404, "not_found", "no such route")
+
+
+def token(h, st, raw):
+    ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+    if ctype != "application/x-www-form-urlencoded":
+        raise Reply(400, {"error": "invalid_request"})
+    f = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode(), keep_blank_values=True).items()}
+    if f.get("grant_type") != "client_credentials":
+        raise Reply(400, {"error": "unsupported_grant_type"})
+    cons = st.consumers.get(f.get("client_id", ""))
+    secret = f.get("client_secret", "")
+    ok = cons and any(k["consumer"] == cons["id"] and k["status"] == "active" and k["secret"] == secret
+                      for k in st.keys.values())
+    if not ok:
+        raise Reply(401, {"error": "invalid_client"})
+    scopes = f.get("scope", "").split()
+    allowed = set(cons["scopes"]) | {"framework:read"}
+    if not scopes or not set(scopes) <= allowed:
+        raise Reply(400, {"error": "invalid_scope"})
+    tok = "iat_" + secrets.token_urlsafe(24)
+    st.tokens[tok] = {"consumer": cons["id"], "scopes": scopes, "exp": time.time() + 300}
+    return 200, {"access_token": tok, "token_type": "Bearer", "expires_in": 300, "scope": " ".join(scopes)}, {}
+
+
+def admin(h, st, raw, m, rest, q):
+    if rest == ["hubs"] and m == "POST":
+        b = need_json(h, raw) or {}
+        slug = b.get("slug", "")
+        if not slug or not b.get("name"):
+            raise err(400, "invalid_request", "slug and name are required")
+        if slug in st.hubs:
+            raise err(409, "conflict", "hub exists")
+        hub = {"id": st.new_id("hub"), "slug": slug, "name": b["name"], "description": b.get("description", ""), "createdAt": now()}
+        st.hubs[slug] = hub
+        st.writes += 1
+        return 201, hub, {}
+    if len(rest) >= 2 and rest[0] == "hubs":
+        slug = rest[1]
+        if slug not in st.hubs:
+            raise err(404, "not_found", "no such hub")
+        if len(rest) == 2 and m == "GET":
+            return 200, st.hubs[slug], {}
+        if rest[2:] == ["manifests"] and m == "GET":
+            return 200, {"items": [{k: v for k, v in x.items() if k != "document"} for x in st.manifests.get(slug, [])]}, {}
+        if rest[2:] == ["manifests"] and m == "POST":
+            doc = need_json(h, raw)
+            check_manifest(doc, slug)
+            d = digest(doc)
+            for x in st.manifests.get(slug, []):
+                if x["digest"] == d:
+                    return 200, {k: v for k, v in x.items() if k != "document"}, {}
+            man = {"id": st.new_id("man"), "version": doc.get("version"), "digest": d, "status": "draft", "createdAt": now(), "document": doc}
+            st.manifests.setdefault(slug, []).append(man)
+            st.writes += 1
+            return 201, {k: v for k, v in man.items() if k != "document"}, {}
+        if len(rest) == 5 and rest[2] == "manifests" and rest[4] == "activate" and m == "POST":
+            target = next((x for x in st.manifests.get(slug, []) if x["id"] == rest[3]), None)
+            if not target:
+                raise err(404, "not_found", "no such manifest")
+            if target["status"] != "active":
+                for x in st.manifests[slug]:
+                    if x["status"] == "active":
+                        x["status"] = "superseded"
+                target["status"] = "active"
+                st.writes += 1
+            return 200, {"id": target["id"], "status": "active"}, {}
+    if rest == ["api-consumers"] and m == "GET":
+        hub = (q.get("hub") or [""])[0]
+        return 200, {"items": [c for c in st.consumers.values() if c["hub"] == hub]}, {}
+    if rest == ["api-consumers"] and m == "POST":
+        b = need_json(h, raw) or {}
+        if b.get("hub") not in st.hubs:
+            raise err(404, "not_found", "no such hub")
+        if any(c["name"] == b.get("name") and c["hub"] == b["hub"] for c in st.consumers.values()):
+            raise err(409, "conflict", "consumer exists")
+        c = {"id": st.new_id("cons"), "name": b.get("name"), "hub": b["hub"], "scopes": list(b.get("scopes") or [])}
+        st.consumers[c["id"]] = c
+        st.writes += 1
+        return 201, c, {}
+    if len(rest) >= 3 and rest[0] == "api-consumers" and rest[2] == "keys":
+        cid = rest[1]
+        if cid not in st.consumers:
+            raise err(404, "not_found", "no such consumer")
+        if len(rest) == 3 and m == "GET":
+            items = [{k: v for k, v in key.items() if k not in ("secret", "consumer")}
+                     for key in st.keys.values() if key["consumer"] == cid]
+            return 200, {"items": items}, {}
+        if len(rest) == 3 and m == "POST":
+            prefix = "ihk_" + secrets.token_hex(4)
+            body = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+            key = {"id": st.new_id("key"), "prefix": prefix, "status": "active", "createdAt": now(),
+                   "secret": f"{prefix}.{body}", "consumer": cid}
+            st.keys[key["id"]] = key
+            st.writes += 1
+            return 201, {"id": key["id"], "prefix": prefix, "key": key["secret"], "createdAt": key["createdAt"]}, {}
+        if len(rest) == 4 and m == "DELETE":
+            key = st.keys.get(rest[3])
+            if not key or key["consumer"] != cid:
+                raise err(404, "not_found", "no such key")
+            if key["status"] != "revoked":
+                key["status"] = "revoked"
+                st.writes += 1
+            return 204, None, {}
+    raise err(404, "not_found", "no such admin route")
+
+
+def hub_routes(h, st, raw, m, slug, rest):
+    if slug not in st.hubs:
+        raise err(404, "not_found", "no such hub")
+    if rest == ["widgets"] and m == "GET":
+        need_scope(h, st, slug, "read")
+        return 200, {"items": [w for (s, _), w in st.widgets.items() if s == slug]}, {}
+    if len(rest) == 2 and rest[0] == "widgets" and m == "PUT":
+        need_scope(h, st, slug, "write")
+        b = need_json(h, raw) or {}
+        types = {it["key"] for s, man in st.active_manifests() for it in man["document"].get("widgetTypes", [])}
+        if b.get("type") not in types:
+            raise err(422, "invalid_widget", "type is not a registered widget type", details=[b.get("type")])
+        k = (slug, rest[1])
+        cur = st.widgets.get(k)
+        new = {"id": cur["id"] if cur else st.new_id("wid"), "key": rest[1], "type": b["type"],
+               "title": b.get("title", ""), "config": b.get("config") or {}}
+        if cur == new:
+            return 200, cur, {}
+        st.widgets[k] = new
+        st.writes += 1
+        return (200 if cur else 201), new, {}
+    if rest == ["events"] and m == "POST":
+        need_scope(h, st, slug, "write")
+        idem = h.headers.get("Idempotency-Key")
+        if not idem:
+            raise err(400, "idempotency_key_required", "Idempotency-Key header is required")
+        b = need_json(h, raw) or {}
+        types = {it["key"] for s, man in st.active_manifests() for it in man["document"].get("eventTypes", [])}
+        if b.get("type") not in types:
+            raise err(422, "invalid_event", "type is not a registered event type")
+        prev = st.events.get((slug, idem))
+        if prev:
+            return 200, {"id": prev["id"], "type": prev["type"], "receivedAt": prev["receivedAt"]}, {}
+        ev = {"id": st.new_id("evt"), "type": b["type"], "receivedAt": now(), "idempotencyKey": idem}
+        st.events[(slug, idem)] = ev
+        st.writes += 1
+        return 201, {"id": ev["id"], "type": ev["type"], "receivedAt": ev["receivedAt"]}, {}
+    raise err(404, "not_found", "no such hub route")
+
+
+def sim_control(h, st, raw, p, m):
+    if p == "/_sim/faults" and m == "POST":
+        f = json.loads(raw or b"{}")
+        f.setdefault("method", "*")
+        f.setdefault("count", 1)
+        st.faults.append(f)
+        return 201, {"faults": st.faults}, {}
+    if p == "/_sim/faults" and m == "DELETE":
+        st.faults.clear()
+        return 200, {"faults": []}, {}
+    if p == "/_sim/state" and m == "GET":
+        return 200, st.public_state(), {}
+    raise err(404, "not_found", "no such control route")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr, state, log_path):
+        super().__init__(addr, Handler)
+        self.state = state
+        self.log = open(log_path, "a", buffering=1) if log_path else None
+
+    def log_request_line(self, entry):
+        if self.log:
+            self.log.write(json.dumps(entry) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--operator-key-file", required=True)
+    ap.add_argument("--port-file")
+    ap.add_argument("--request-log")
+    a = ap.parse_args()
+    if a.host not in ("127.0.0.1", "::1", "localhost"):
+        sys.exit("the simulator listens on loopback only")
+    with open(a.operator_key_file) as f:
+        op = f.read().strip()
+    srv = Server((a.host, a.port), State(op), a.request_log)
+    port = srv.server_address[1]
+    if a.port_file:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(port))
+        import os
+        os.replace(tmp, a.port_file)
+    print(f"interhub-sim listening on {a.host}:{port}", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
