@@ -46,6 +46,9 @@ pub struct LaneOptions {
     pub extra_config: String,
     /// Lines added to the `[lane]` table.
     pub lane_extra: String,
+    /// The CA the lane pins (and sshd trusts), e.g. OpenBao's SSH CA; a
+    /// generated `lane-ca` when `None`.
+    pub pinned_ca: Option<String>,
 }
 
 impl Default for LaneOptions {
@@ -54,6 +57,7 @@ impl Default for LaneOptions {
             max_ttl_secs: 20 * 60,
             extra_config: String::new(),
             lane_extra: String::new(),
+            pinned_ca: None,
         }
     }
 }
@@ -69,7 +73,10 @@ impl LaneHost {
         fx.keygen(&["-t", "ed25519", "-f", "other-ca"]);
         fx.keygen(&["-t", "ed25519", "-f", "user"]);
         fx.keygen(&["-t", "ed25519", "-f", "host_key"]);
-        let lane_ca = std::fs::read_to_string(fx.path("lane-ca.pub")).unwrap();
+        let lane_ca = match &opts.pinned_ca {
+            Some(ca) => format!("{}\n", ca.trim()),
+            None => std::fs::read_to_string(fx.path("lane-ca.pub")).unwrap(),
+        };
         let other_ca = std::fs::read_to_string(fx.path("other-ca.pub")).unwrap();
         let sshd_cas = fx.write(
             "etc/sshd-trusted-cas.pub",
