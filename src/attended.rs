@@ -11,12 +11,11 @@ use serde_json::json;
 use crate::audit::AuditLog;
 use crate::bootstrap::Options;
 use crate::config;
-use crate::env::{Environ, Mode};
+use crate::env::Mode;
 use crate::error::Error;
 use crate::evidence::{Evidence, RunInfo};
 use crate::lane::{self, OperatorKey};
 use crate::os::files::{read_secret_file, Rule};
-use crate::os::signals::Signals;
 use crate::pipeline::Finished;
 use crate::store::openbao::Overrides;
 use crate::store::{check_value, Provenance, MAX_OPERATOR_KEY};
@@ -41,40 +40,54 @@ impl Drop for RemoveOnDrop<'_> {
 
 pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
     let run = RunInfo::start("attended");
-    let mut ev = Evidence::default();
-    ev.command = Some(crate::ssh::command::Verb::Bootstrap(crate::ssh::command::BootstrapFlags {
+    let flags = crate::ssh::command::BootstrapFlags {
         skip_event: args.opts.skip_event,
         plan: args.opts.plan,
         rotate: args.opts.rotate,
-    }).canonical());
-    if let Err(e) = crate::os::harden::harden_process() {
-        ev.error = Some(Error::Internal(format!("hardening failed: {e}")));
-        return Finished::from(&ev, &run);
-    }
-    let env = Environ::capture_and_clear(Mode::Attended);
-    let overrides = Overrides { addr: env.bao_addr.clone(), ca_bundle: env.bao_cacert.clone() };
-    let signals = match Signals::install() {
-        Ok(s) => s,
+    };
+    let mut ev = Evidence {
+        command: Some(crate::ssh::command::Verb::Bootstrap(flags).canonical()),
+        ..Evidence::default()
+    };
+    let (env, signals) = match crate::pipeline::prepare(Mode::Attended) {
+        Ok(p) => p,
         Err(e) => {
-            ev.error = Some(Error::Internal(e));
+            ev.error = Some(e);
             return Finished::from(&ev, &run);
         }
+    };
+    let overrides = Overrides {
+        addr: env.bao_addr.clone(),
+        ca_bundle: env.bao_cacert.clone(),
     };
     // Read (and check) the key files first; the operator file goes away
     // whatever happens next.
     let keys = (|| {
-        let op = read_secret_file(&args.operator_key_file, Rule::ATTENDED_KEY.named("operator key file"))
-            .map_err(Error::KeyFileUntrusted)?;
+        let op = read_secret_file(
+            &args.operator_key_file,
+            Rule::ATTENDED_KEY.named("operator key file"),
+        )
+        .map_err(Error::KeyFileUntrusted)?;
         check_value("operator key file", op.expose(), MAX_OPERATOR_KEY)?;
         let rt = match &args.runtime_key_file {
-            Some(f) => Some(read_secret_file(f, Rule::ATTENDED_KEY.named("runtime key file")).map_err(Error::KeyFileUntrusted)?),
+            Some(f) => Some(
+                read_secret_file(f, Rule::ATTENDED_KEY.named("runtime key file"))
+                    .map_err(Error::KeyFileUntrusted)?,
+            ),
             None => None,
         };
         Ok((op, rt))
     })();
-    let _cleanup = RemoveOnDrop(&args.operator_key_file, args.keep_operator_key_file || keys.is_err());
+    let _cleanup = RemoveOnDrop(
+        &args.operator_key_file,
+        args.keep_operator_key_file || keys.is_err(),
+    );
     let uid = nix::unistd::getuid();
-    let user = nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_default();
+    let user = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
     ev.caller = None;
 
     let cfg = match config::load(config_path) {
@@ -95,8 +108,20 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
     match keys {
         Err(e) => ev.error = Some(e),
         Ok((op, rt)) => {
-            let who = Provenance { run_id: run.run_id.clone(), host: run.host.clone(), cert_key_id: format!("attended:{user}") };
-            let out = lane::bootstrap(&cfg, OperatorKey::Given(op), rt, args.opts, &who, &signals, &overrides);
+            let who = Provenance {
+                run_id: run.run_id.clone(),
+                host: run.host.clone(),
+                cert_key_id: format!("attended:{user}"),
+            };
+            let out = lane::bootstrap(
+                &cfg,
+                OperatorKey::Given(op),
+                rt,
+                args.opts,
+                &who,
+                &signals,
+                &overrides,
+            );
             ev.result = out.result.map(|mut r| {
                 r["operator"] = operator.clone();
                 r["operator_key_file_removed"] = json!(!args.keep_operator_key_file);

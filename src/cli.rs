@@ -121,12 +121,23 @@ pub fn run() -> u8 {
         Command::ForceCommand => finish(crate::pipeline::force_command(&cli.config)),
         Command::Audit { action } => report(audit_cmd(&cli.config, action)),
         Command::CheckConfig => report(check_config(&cli.config)),
-        Command::Bootstrap { operator_key_file, keep_operator_key_file, runtime_key_file, skip_event, plan, rotate } => {
+        Command::Bootstrap {
+            operator_key_file,
+            keep_operator_key_file,
+            runtime_key_file,
+            skip_event,
+            plan,
+            rotate,
+        } => {
             let args = crate::attended::AttendedArgs {
                 operator_key_file,
                 keep_operator_key_file,
                 runtime_key_file,
-                opts: crate::bootstrap::Options { skip_event, plan, rotate },
+                opts: crate::bootstrap::Options {
+                    skip_event,
+                    plan,
+                    rotate,
+                },
             };
             finish(crate::attended::bootstrap(&cli.config, args))
         }
@@ -160,7 +171,8 @@ fn seeds_cmd(action: SeedsCmd) -> Result<u8, Error> {
         SeedsCmd::RenderSql(f) => {
             let s = crate::bootstrap::seeds::load(&f.manifest, &f.widgets, &f.hub)?;
             let mut out = std::io::stdout().lock();
-            out.write_all(crate::bootstrap::sql::render(&s).as_bytes()).map_err(|e| Error::Io(e.to_string()))?;
+            out.write_all(crate::bootstrap::sql::render(&s).as_bytes())
+                .map_err(|e| Error::Io(e.to_string()))?;
             Ok(exit::OK)
         }
     }

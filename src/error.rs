@@ -126,8 +126,6 @@ pub enum Error {
     HelperFailed(String),
 
     // ---- anything else ----
-    /// The verb parses and is audited, but its work is not built yet.
-    NotImplemented(String),
     Io(String),
     Internal(String),
 }
@@ -198,7 +196,6 @@ impl Error {
             RuntimeKeyOrphaned(_) => "runtime-key-orphaned",
             ValidationFailed(_) => "validation-failed",
             HelperFailed(_) => "helper-failed",
-            NotImplemented(_) => "not-implemented",
             Io(_) => "io-error",
             Internal(_) => "internal",
         }
@@ -264,7 +261,6 @@ impl Error {
             | RuntimeKeyNotStored(_) => exit::UNAVAILABLE,
             OpenbaoReadBackMismatch | RuntimeKeyOrphaned(_) | Internal(_) => exit::SOFTWARE,
             Io(_) => exit::IOERR,
-            NotImplemented(_) => exit::UNAVAILABLE,
         }
     }
 
@@ -372,7 +368,6 @@ impl fmt::Display for Error {
             ),
             ValidationFailed(m) => write!(f, "validation failed: {m}"),
             HelperFailed(m) => write!(f, "bootstrap helper failed: {m}"),
-            NotImplemented(v) => write!(f, "`{v}` is not implemented yet"),
             Io(m) => write!(f, "I/O error: {m}"),
             Internal(m) => write!(f, "internal error: {m}"),
         }
@@ -382,6 +377,80 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One instance of every variant: README's table of codes is tested against it.
+pub fn catalogue() -> Vec<Error> {
+    use Error::*;
+    let s = String::new;
+    vec![
+        Usage(s()),
+        CommandTooLong { len: 0, max: 0 },
+        CommandNotPrintable,
+        CommandShellSyntax,
+        CommandUnknownVerb(s()),
+        CommandBadArgument(s()),
+        AuthInfoMissing,
+        AuthInfoUntrusted(s()),
+        NoCertificate(s()),
+        CertMalformed(s()),
+        CertNotUser,
+        CaNotPinned(s()),
+        CertSignatureInvalid,
+        CertNotYetValid,
+        CertExpired,
+        CertTtlTooLong {
+            ttl_secs: 0,
+            max_secs: 0,
+        },
+        PrincipalMissing,
+        PrincipalMismatch,
+        PrincipalNotSole,
+        KeyIdMismatch,
+        CriticalOptionRefused(s()),
+        SourceAddressRequired,
+        SourceAddressMismatch,
+        ExtensionRefused(s()),
+        Config(s()),
+        FileUntrusted(s()),
+        AuditWrite(s()),
+        AuditBroken(s()),
+        Busy,
+        Aborted(s()),
+        OpenbaoUnreachable(s()),
+        OpenbaoTls(s()),
+        OpenbaoTimeout(s()),
+        OpenbaoSealed,
+        OpenbaoAuthFailed(s()),
+        OpenbaoTokenFile(s()),
+        OpenbaoReadDenied(s()),
+        OpenbaoWriteDenied(s()),
+        OpenbaoCapabilityMissing(s()),
+        OpenbaoNotFound(s()),
+        OpenbaoFieldMissing(s()),
+        SecretValueEmpty(s()),
+        SecretValueTooLong(s()),
+        SecretValueNotPrintable(s()),
+        OpenbaoCasConflict(s()),
+        OpenbaoReadBackMismatch,
+        OpenbaoServer(s()),
+        KeyFileUntrusted(s()),
+        SeedInvalid(s()),
+        InterhubUnreachable(s()),
+        InterhubTimeout(s()),
+        InterhubAuth(s()),
+        InterhubForbidden(s()),
+        InterhubRejected(s()),
+        InterhubServer(s()),
+        InterhubProtocol(s()),
+        RuntimeKeyInvalid(s()),
+        RuntimeKeyNotStored(s()),
+        RuntimeKeyOrphaned(s()),
+        ValidationFailed(s()),
+        HelperFailed(s()),
+        Io(s()),
+        Internal(s()),
+    ]
+}
 
 #[cfg(test)]
 mod tests {
@@ -412,5 +481,19 @@ mod tests {
         assert_eq!(Error::CertExpired.outcome(), "refused");
         assert_eq!(Error::Usage(String::new()).outcome(), "usage");
         assert_eq!(Error::OpenbaoSealed.outcome(), "failed");
+    }
+
+    #[test]
+    fn catalogue_holds_every_code_of_code_fn() {
+        let src = include_str!("error.rs");
+        let body = &src[src.find("pub fn code(").unwrap()..src.find("pub fn exit_code(").unwrap()];
+        let in_code_fn: std::collections::BTreeSet<&str> = body
+            .lines()
+            .filter_map(|l| l.split("=> \"").nth(1)?.split('"').next())
+            .collect();
+        let listed: std::collections::BTreeSet<&str> =
+            catalogue().iter().map(Error::code).collect();
+        assert_eq!(listed.len(), catalogue().len(), "a variant is listed twice");
+        assert_eq!(listed, in_code_fn, "catalogue() and code() disagree");
     }
 }

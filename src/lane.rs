@@ -34,8 +34,14 @@ pub struct Outcome {
 impl Outcome {
     fn of(r: Result<Value, Error>) -> Outcome {
         match r {
-            Ok(v) => Outcome { result: Some(v), error: None },
-            Err(e) => Outcome { result: None, error: Some(e) },
+            Ok(v) => Outcome {
+                result: Some(v),
+                error: None,
+            },
+            Err(e) => Outcome {
+                result: None,
+                error: Some(e),
+            },
         }
     }
 }
@@ -51,7 +57,9 @@ pub enum OperatorKey<'a> {
 fn sections(cfg: &Config) -> Result<(&OpenbaoConfig, &InterhubConfig), Error> {
     match (&cfg.openbao, &cfg.interhub) {
         (Some(o), Some(i)) => Ok((o, i)),
-        _ => Err(Error::Config("this verb needs the [openbao] and [interhub] sections".into())),
+        _ => Err(Error::Config(
+            "this verb needs the [openbao] and [interhub] sections".into(),
+        )),
     }
 }
 
@@ -59,14 +67,37 @@ fn load_seeds(ih: &InterhubConfig) -> Result<Seeds, Error> {
     seeds::load(&ih.manifest, &ih.widgets, &ih.hub)
 }
 
-pub fn run(cfg: &Config, caller: &VerifiedCaller, verb: Verb, run: &RunInfo, signals: &Signals, overrides: &Overrides) -> Outcome {
+pub fn run(
+    cfg: &Config,
+    caller: &VerifiedCaller,
+    verb: Verb,
+    run: &RunInfo,
+    signals: &Signals,
+    overrides: &Overrides,
+) -> Outcome {
     match verb {
         Verb::Gate => Outcome::of(gate(cfg)),
         Verb::Verify => Outcome::of(verify(cfg, overrides)),
         Verb::Bootstrap(f) => {
-            let opts = Options { skip_event: f.skip_event, plan: f.plan, rotate: f.rotate };
-            let who = Provenance { run_id: run.run_id.clone(), host: run.host.clone(), cert_key_id: caller.key_id().to_string() };
-            bootstrap(cfg, OperatorKey::FromStore(caller), None, opts, &who, signals, overrides)
+            let opts = Options {
+                skip_event: f.skip_event,
+                plan: f.plan,
+                rotate: f.rotate,
+            };
+            let who = Provenance {
+                run_id: run.run_id.clone(),
+                host: run.host.clone(),
+                cert_key_id: caller.key_id().to_string(),
+            };
+            bootstrap(
+                cfg,
+                OperatorKey::FromStore(caller),
+                None,
+                opts,
+                &who,
+                signals,
+                overrides,
+            )
         }
         Verb::Whoami | Verb::Help => Outcome::of(Err(Error::Internal("not a lane verb".into()))),
     }
@@ -74,9 +105,16 @@ pub fn run(cfg: &Config, caller: &VerifiedCaller, verb: Verb, run: &RunInfo, sig
 
 /// `gate`: the public API answers; no key of any kind is used.
 fn gate(cfg: &Config) -> Result<Value, Error> {
-    let ih = cfg.interhub.as_ref().ok_or_else(|| Error::Config("gate needs the [interhub] section".into()))?;
+    let ih = cfg
+        .interhub
+        .as_ref()
+        .ok_or_else(|| Error::Config("gate needs the [interhub] section".into()))?;
     let client = Client::new(ih, None)?;
-    let mut report = Report { runner: "gate", hub: ih.hub.clone(), ..Report::default() };
+    let mut report = Report {
+        runner: "gate",
+        hub: ih.hub.clone(),
+        ..Report::default()
+    };
     steps::gate(&client, &mut report)?;
     Ok(json!({"gate": report.steps, "base_url": ih.base_url}))
 }
@@ -88,7 +126,11 @@ fn verify(cfg: &Config, overrides: &Overrides) -> Result<Value, Error> {
     let mut bao = OpenBao::connect(ob, overrides)?;
     bao.preflight(&bao.lane_needs(false, false))?;
     let client = Client::new(ih, None)?;
-    let mut report = Report { runner: "verify", hub: ih.hub.clone(), ..Report::default() };
+    let mut report = Report {
+        runner: "verify",
+        hub: ih.hub.clone(),
+        ..Report::default()
+    };
     steps::gate(&client, &mut report)?;
     let v = steps::validate(&client, &seeds, &bao, None, false)?;
     bao.close()?;
@@ -111,7 +153,10 @@ pub fn bootstrap(
     signals: &Signals,
     overrides: &Overrides,
 ) -> Outcome {
-    let mut report = Report { plan: opts.plan, ..Report::default() };
+    let mut report = Report {
+        plan: opts.plan,
+        ..Report::default()
+    };
     let mut openbao_out = json!(null);
     let r = (|| -> Result<(), Error> {
         let (ob, ih) = sections(cfg)?;
@@ -135,12 +180,40 @@ pub fn bootstrap(
             Runner::Native => {
                 report.runner = "native";
                 let client = Client::new(ih, Some(op_key))?;
-                let mut ctx = Ctx { seeds: &seeds, client: &client, store: &bao, consumer_name: &ih.consumer, who, signals, supplied_key: supplied_runtime };
+                let mut ctx = Ctx {
+                    seeds: &seeds,
+                    client: &client,
+                    store: &bao,
+                    consumer_name: &ih.consumer,
+                    who,
+                    signals,
+                    supplied_key: supplied_runtime,
+                };
                 steps::run(&mut ctx, opts, &mut report)
             }
-            Runner::Command { argv, timeout, workdir } => {
+            Runner::Command {
+                argv,
+                timeout,
+                workdir,
+            } => {
                 report.runner = "command";
-                run_helper(cfg, ih, &bao, op_key, HelperSpec { argv, timeout: *timeout, workdir: workdir.as_deref(), base_url: &ih.base_url, skip_event: opts.skip_event }, opts, who, signals, &mut report)
+                run_helper(
+                    cfg,
+                    ih,
+                    &bao,
+                    op_key,
+                    HelperSpec {
+                        argv,
+                        timeout: *timeout,
+                        workdir: workdir.as_deref(),
+                        base_url: &ih.base_url,
+                        skip_event: opts.skip_event,
+                    },
+                    opts,
+                    who,
+                    signals,
+                    &mut report,
+                )
             }
         };
         openbao_out = json!({"runtime_key_path": ob.runtime_key.data_path(), "kv_version": report.runtime_key.kv_version, "token_revoked": bao.close().is_ok()});
@@ -148,17 +221,38 @@ pub fn bootstrap(
     })();
     let mut doc = serde_json::to_value(&report).unwrap_or(Value::Null);
     doc["openbao"] = openbao_out;
-    Outcome { result: Some(doc), error: r.err() }
+    Outcome {
+        result: Some(doc),
+        error: r.err(),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_helper(cfg: &Config, ih: &InterhubConfig, bao: &OpenBao, op_key: Secret, spec: HelperSpec, opts: Options, who: &Provenance, signals: &Signals, report: &mut Report) -> Result<(), Error> {
+fn run_helper(
+    cfg: &Config,
+    ih: &InterhubConfig,
+    bao: &OpenBao,
+    op_key: Secret,
+    spec: HelperSpec,
+    opts: Options,
+    who: &Provenance,
+    signals: &Signals,
+    report: &mut Report,
+) -> Result<(), Error> {
     if opts.plan {
-        return Err(Error::CommandBadArgument("--plan needs the native runner".into()));
+        return Err(Error::CommandBadArgument(
+            "--plan needs the native runner".into(),
+        ));
     }
     let existing = bao.read_runtime_key()?;
     let dir = PrivateDir::create(&cfg.state_dir, &format!("helper-{}", who.run_id))?;
-    let out = helper::run(&spec, &dir, &op_key, existing.as_ref().map(|k| &k.key), signals)?;
+    let out = helper::run(
+        &spec,
+        &dir,
+        &op_key,
+        existing.as_ref().map(|k| &k.key),
+        signals,
+    )?;
     report.helper = Some(json!({"exit_code": out.exit_code, "output": out.json}));
     let mut adopted = Ok(());
     if let Some((key, _prefix)) = out.new_key {
@@ -170,9 +264,14 @@ fn run_helper(cfg: &Config, ih: &InterhubConfig, bao: &OpenBao, op_key: Secret, 
                 .into_iter()
                 .find(|c| c.name == ih.consumer)
                 .map(|c| c.id)
-                .ok_or_else(|| Error::RuntimeKeyOrphaned("the helper made a key but its consumer is unknown".into()))?,
+                .ok_or_else(|| {
+                    Error::RuntimeKeyOrphaned(
+                        "the helper made a key but its consumer is unknown".into(),
+                    )
+                })?,
         };
-        adopted = runtime_key::adopt(bao, &client, &consumer, key, who, &mut report.runtime_key).map(drop);
+        adopted = runtime_key::adopt(bao, &client, &consumer, key, who, &mut report.runtime_key)
+            .map(drop);
     } else if let Some(k) = &existing {
         report.runtime_key.status = Some("reused");
         report.runtime_key.prefix = Some(crate::interhub::key_prefix(k.key.expose()));

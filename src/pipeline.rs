@@ -16,11 +16,11 @@ use crate::env::{Environ, Mode};
 use crate::error::Error;
 use crate::evidence::{Evidence, RunInfo};
 use crate::lane::Outcome;
-use crate::store::openbao::Overrides;
 use crate::os::signals::Signals;
 use crate::policy::cert::{self, VerifiedCaller};
 use crate::ssh::command::Verb;
 use crate::ssh::{auth_info, command};
+use crate::store::openbao::Overrides;
 
 /// What a finished run hands back to `main`: the document and the exit code.
 pub struct Finished {
@@ -46,15 +46,10 @@ impl Finished {
 pub fn force_command(config_path: &Path) -> Finished {
     let run = RunInfo::start("force-command");
     let mut ev = Evidence::default();
-    if let Err(e) = crate::os::harden::harden_process() {
-        ev.error = Some(Error::Internal(format!("hardening failed: {e}")));
-        return Finished::from(&ev, &run);
-    }
-    let env = Environ::capture_and_clear(Mode::ForceCommand);
-    let signals = match Signals::install() {
-        Ok(s) => s,
+    let (env, signals) = match prepare(Mode::ForceCommand) {
+        Ok(p) => p,
         Err(e) => {
-            ev.error = Some(Error::Internal(format!("signal handlers: {e}")));
+            ev.error = Some(e);
             return Finished::from(&ev, &run);
         }
     };
@@ -85,7 +80,10 @@ pub fn force_command(config_path: &Path) -> Finished {
     }
 
     let work = match (caller, request) {
-        (Err(e), _) | (Ok(_), Err(e)) => Outcome { result: None, error: Some(e) },
+        (Err(e), _) | (Ok(_), Err(e)) => Outcome {
+            result: None,
+            error: Some(e),
+        },
         (Ok(caller), Ok(verb)) => execute(&cfg, &caller, verb, &run, &signals, &mut ev),
     };
     ev.result = work.result;
@@ -104,6 +102,17 @@ pub fn force_command(config_path: &Path) -> Finished {
         }
     }
     Finished::from(&ev, &run)
+}
+
+/// First thing in every secret-handling mode: harden the process, take the
+/// allowlisted environment (clearing the rest), install the signal flags.
+pub fn prepare(mode: Mode) -> Result<(Environ, Signals), Error> {
+    crate::os::harden::harden_process()
+        .map_err(|e| Error::Internal(format!("hardening failed: {e}")))?;
+    let env = Environ::capture_and_clear(mode);
+    let signals =
+        Signals::install().map_err(|e| Error::Internal(format!("signal handlers: {e}")))?;
+    Ok((env, signals))
 }
 
 /// Reads and checks the certificate; on refusal the presented certificate
@@ -128,10 +137,16 @@ fn execute(
     ev: &mut Evidence,
 ) -> Outcome {
     match verb {
-        Verb::Whoami => Outcome { result: Some(json!({"whoami": caller.to_json()})), error: None },
+        Verb::Whoami => Outcome {
+            result: Some(json!({"whoami": caller.to_json()})),
+            error: None,
+        },
         Verb::Help => {
             ev.usage = Some(command::USAGE.into());
-            Outcome { result: None, error: None }
+            Outcome {
+                result: None,
+                error: None,
+            }
         }
         Verb::Gate | Verb::Verify | Verb::Bootstrap(_) => {
             crate::lane::run(cfg, caller, verb, run, signals, &Overrides::default())

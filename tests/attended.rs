@@ -8,9 +8,19 @@ use common::lab::{Lab, OPERATOR_KEY};
 use common::scan::assert_clean;
 use common::{assert_schema, bin, code_of, evidence};
 
-fn attended(lab: &Lab, config: &std::path::Path, key_file: &std::path::Path, extra: &[&str]) -> Command {
+fn attended(
+    lab: &Lab,
+    config: &std::path::Path,
+    key_file: &std::path::Path,
+    extra: &[&str],
+) -> Command {
     let mut c = Command::new(bin());
-    c.arg("--config").arg(config).arg("bootstrap").arg("--operator-key-file").arg(key_file).args(extra);
+    c.arg("--config")
+        .arg(config)
+        .arg("bootstrap")
+        .arg("--operator-key-file")
+        .arg(key_file)
+        .args(extra);
     c.env_clear().env("PATH", "/usr/bin:/bin");
     let _ = lab;
     c
@@ -26,9 +36,18 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     assert_schema(&doc);
     assert_eq!(code_of(&doc), "key-file-untrusted");
     assert_eq!(out.status.code(), Some(77));
-    assert!(doc["error"]["message"].as_str().unwrap().contains("mode 0644"), "{doc:#}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mode 0644"),
+        "{doc:#}"
+    );
     assert!(open.exists());
-    assert!(lab.sim.state()["hubs"].as_array().unwrap().is_empty(), "nothing happened");
+    assert!(
+        lab.sim.state()["hubs"].as_array().unwrap().is_empty(),
+        "nothing happened"
+    );
 
     // Owned by someone else: refused.
     common::sshd::ensure_lane_user();
@@ -37,7 +56,13 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     let out = attended(&lab, &lab.config, &theirs, &[]).output().unwrap();
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "key-file-untrusted");
-    assert!(doc["error"]["message"].as_str().unwrap().contains("owned by uid"), "{doc:#}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("owned by uid"),
+        "{doc:#}"
+    );
 
     // A symlink to a good file: refused.
     let good = lab.fx.write("op.key", &format!("{OPERATOR_KEY}\n"), 0o600);
@@ -54,14 +79,28 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     assert_eq!(doc["mode"], "attended");
     assert_eq!(doc["result"]["runtime_key"]["status"], "created");
     assert_eq!(doc["result"]["operator_key_file_removed"], true);
-    assert!(!good.exists(), "the operator key file is removed after the run");
+    assert!(
+        !good.exists(),
+        "the operator key file is removed after the run"
+    );
     lab.assert_one_live_stored_key();
 
     // --keep-operator-key-file keeps it; a supplied runtime key file is proven and reused.
     let kept = lab.fx.write("op-kept.key", OPERATOR_KEY, 0o600);
     let (runtime, _) = lab.stored_key().unwrap();
     let rt_file = lab.fx.write("runtime.key", &runtime, 0o600);
-    let out = attended(&lab, &lab.config, &kept, &["--keep-operator-key-file", "--runtime-key-file", rt_file.to_str().unwrap()]).output().unwrap();
+    let out = attended(
+        &lab,
+        &lab.config,
+        &kept,
+        &[
+            "--keep-operator-key-file",
+            "--runtime-key-file",
+            rt_file.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
     let doc = evidence(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     assert_eq!(doc["result"]["runtime_key"]["status"], "reused");
@@ -69,21 +108,60 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     lab.assert_one_live_stored_key();
 
     // A supplied key that differs from the stored one is refused.
-    let wrong = lab.fx.write("runtime-wrong.key", "ihk_00000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0o600);
-    let out = attended(&lab, &lab.config, &kept, &["--keep-operator-key-file", "--runtime-key-file", wrong.to_str().unwrap()]).output().unwrap();
+    let wrong = lab.fx.write(
+        "runtime-wrong.key",
+        "ihk_00000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        0o600,
+    );
+    let out = attended(
+        &lab,
+        &lab.config,
+        &kept,
+        &[
+            "--keep-operator-key-file",
+            "--runtime-key-file",
+            wrong.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
     assert_eq!(code_of(&evidence(&out)), "runtime-key-invalid");
 
     // BAO_ADDR is honoured in attended use (and only there).
-    let cfg = std::fs::read_to_string(&lab.config).unwrap().replace(&lab.bao.addr, "http://127.0.0.1:9");
+    let cfg = std::fs::read_to_string(&lab.config)
+        .unwrap()
+        .replace(&lab.bao.addr, "http://127.0.0.1:9");
     let cfg = lab.fx.write("wrong-addr.toml", &cfg, 0o644);
-    let out = attended(&lab, &cfg, &kept, &["--keep-operator-key-file"]).env("BAO_ADDR", &lab.bao.addr).env("VAULT_SKIP_VERIFY", "1").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let forced = lab.force_command(&cfg, "bootstrap").env("BAO_ADDR", &lab.bao.addr).output().unwrap();
-    assert_eq!(code_of(&evidence(&forced)), "openbao-unreachable", "sshd's client cannot redirect OpenBao");
+    let out = attended(&lab, &cfg, &kept, &["--keep-operator-key-file"])
+        .env("BAO_ADDR", &lab.bao.addr)
+        .env("VAULT_SKIP_VERIFY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let forced = lab
+        .force_command(&cfg, "bootstrap")
+        .env("BAO_ADDR", &lab.bao.addr)
+        .output()
+        .unwrap();
+    assert_eq!(
+        code_of(&evidence(&forced)),
+        "openbao-unreachable",
+        "sshd's client cannot redirect OpenBao"
+    );
 
     let secrets = lab.secrets();
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_clean("audit", &std::fs::read(&lab.audit).unwrap(), &refs);
-    let av = Command::new(bin()).arg("--config").arg(&lab.config).args(["audit", "verify"]).output().unwrap();
+    let av = Command::new(bin())
+        .arg("--config")
+        .arg(&lab.config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
     assert_eq!(av.status.code(), Some(0));
 }

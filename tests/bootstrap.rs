@@ -12,12 +12,21 @@ fn steps(doc: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["step"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 fn status_of(doc: &Value, step: &str) -> String {
-    steps(doc).into_iter().find(|(s, _)| s == step).map(|(_, st)| st).unwrap_or_default()
+    steps(doc)
+        .into_iter()
+        .find(|(s, _)| s == step)
+        .map(|(_, st)| st)
+        .unwrap_or_default()
 }
 
 fn scan(lab: &Lab, outs: &[&std::process::Output]) {
@@ -27,7 +36,11 @@ fn scan(lab: &Lab, outs: &[&std::process::Output]) {
         assert_clean("stdout", &o.stdout, &refs);
         assert_clean("stderr", &o.stderr, &refs);
     }
-    assert_clean("audit log", &std::fs::read(&lab.audit).unwrap_or_default(), &refs);
+    assert_clean(
+        "audit log",
+        &std::fs::read(&lab.audit).unwrap_or_default(),
+        &refs,
+    );
 }
 
 #[test]
@@ -45,7 +58,10 @@ fn first_run_creates_rerun_reuses_plan_changes_nothing() {
     let rk = &doc["result"]["runtime_key"];
     assert_eq!(rk["status"], "created");
     assert_eq!(rk["kv_version"], 1);
-    assert_eq!(rk["openbao_path"], "secret/data/platform/operators/ops-hub/runtime");
+    assert_eq!(
+        rk["openbao_path"],
+        "secret/data/platform/operators/ops-hub/runtime"
+    );
     assert!(rk["prefix"].as_str().unwrap().starts_with("ihk_"));
     assert_eq!(doc["result"]["validation"]["ok"], true);
     assert_eq!(doc["result"]["openbao"]["token_revoked"], true);
@@ -58,27 +74,47 @@ fn first_run_creates_rerun_reuses_plan_changes_nothing() {
     let doc2 = evidence(&second);
     assert_eq!(second.status.code(), Some(0), "{doc2:#}");
     for (step, status) in steps(&doc2) {
-        assert!(["reused", "unchanged"].contains(&status.as_str()), "{step} was {status} on rerun");
+        assert!(
+            ["reused", "unchanged"].contains(&status.as_str()),
+            "{step} was {status} on rerun"
+        );
     }
     assert_eq!(doc2["result"]["runtime_key"]["status"], "reused");
     assert_eq!(doc2["result"]["runtime_key"]["prefix"], rk["prefix"]);
     assert_eq!(lab.sim.writes(), writes, "rerun wrote nothing at Inter-Hub");
-    assert_eq!(lab.sim.state()["events"].as_array().unwrap().len(), 1, "one readiness event");
+    assert_eq!(
+        lab.sim.state()["events"].as_array().unwrap().len(),
+        1,
+        "one readiness event"
+    );
 
     // --plan changes nothing either; gate and verify pass.
     let plan = lab.run("bootstrap --plan");
     assert_eq!(plan.status.code(), Some(0));
     assert_eq!(lab.sim.writes(), writes);
     let gate = lab.run("gate");
-    assert_eq!(gate.status.code(), Some(0), "{}", String::from_utf8_lossy(&gate.stdout));
+    assert_eq!(
+        gate.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&gate.stdout)
+    );
     let verify = lab.run("verify");
     let vdoc = evidence(&verify);
     assert_eq!(verify.status.code(), Some(0), "{vdoc:#}");
     assert_eq!(vdoc["result"]["validation"]["token"], "ok");
     scan(&lab, &[&first, &second, &plan, &gate, &verify]);
 
-    let av = std::process::Command::new(common::bin()).args(["--config", lab.config.to_str().unwrap(), "audit", "verify"]).output().unwrap();
-    assert_eq!(av.status.code(), Some(0), "{}", String::from_utf8_lossy(&av.stdout));
+    let av = std::process::Command::new(common::bin())
+        .args(["--config", lab.config.to_str().unwrap(), "audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        av.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&av.stdout)
+    );
 }
 
 #[test]
@@ -104,14 +140,23 @@ fn plan_after_a_partial_setup_names_the_missing_pieces() {
     for step in ["manifest", "consumer", "runtime-key", "event"] {
         assert_eq!(status_of(&p, step), "would-create", "{step}");
     }
-    assert!(p["result"]["widgets"].as_array().unwrap().iter().all(|w| w["status"] == "would-create"));
+    assert!(p["result"]["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["status"] == "would-create"));
     assert_eq!(lab.sim.writes(), writes, "plan wrote nothing");
     assert!(lab.stored_key().is_none(), "plan stored nothing");
     assert!(lab.sim.active_keys().is_empty(), "plan created no key");
 
     // And the next real run completes from there.
     let out = lab.run("bootstrap");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     lab.assert_one_live_stored_key();
 }
 
@@ -126,23 +171,33 @@ fn a_key_that_cannot_be_stored_is_revoked() {
         0o644,
     );
     let strong = common::repo().join("host-config/openbao/ops-warden-host.hcl");
-    lab.bao.ok(&["policy", "write", "ops-warden-host", weak.to_str().unwrap()]);
+    lab.bao
+        .ok(&["policy", "write", "ops-warden-host", weak.to_str().unwrap()]);
     let out = lab.run("bootstrap");
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "openbao-capability-missing", "{doc:#}");
     assert_eq!(out.status.code(), Some(77));
-    assert!(lab.sim.state()["keys"].as_array().unwrap().is_empty(), "no key was created");
-    lab.bao.ok(&["policy", "write", "ops-warden-host", strong.to_str().unwrap()]);
+    assert!(
+        lab.sim.state()["keys"].as_array().unwrap().is_empty(),
+        "no key was created"
+    );
+    lab.bao.ok(&[
+        "policy",
+        "write",
+        "ops-warden-host",
+        strong.to_str().unwrap(),
+    ]);
 
     // (b) The store fails after the key was made (OpenBao sealed meanwhile):
     // the new key is revoked at once and the evidence says so.
     lab.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 2500, "count": 1}));
-    let child = lab.force_command(&lab.config, "bootstrap").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !lab.sim.requests().iter().any(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/keys")) {
-        assert!(std::time::Instant::now() < deadline, "key creation never requested");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = lab
+        .force_command(&lab.config, "bootstrap")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    lab.sim.wait_for("POST", "/keys");
     lab.bao.seal();
     let out = child.wait_with_output().unwrap();
     let doc = evidence(&out);
@@ -152,7 +207,10 @@ fn a_key_that_cannot_be_stored_is_revoked() {
     let rk = &doc["result"]["runtime_key"];
     assert_eq!(rk["status"], "revoked");
     assert_eq!(rk["revoked"][0], rk["prefix"]);
-    assert!(lab.sim.active_keys().is_empty(), "no live key that is not in OpenBao");
+    assert!(
+        lab.sim.active_keys().is_empty(),
+        "no live key that is not in OpenBao"
+    );
     assert_eq!(lab.sim.state()["keys"].as_array().unwrap().len(), 1);
     scan(&lab, &[&out]);
 }
@@ -165,8 +223,17 @@ fn transient_faults_in_widgets_are_retried() {
     let out = lab.run("bootstrap");
     let doc = evidence(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
-    assert!(doc["result"]["widgets"].as_array().unwrap().iter().all(|w| w["status"] == "created"));
-    let puts = lab.sim.requests().iter().filter(|r| r["method"] == "PUT").count();
+    assert!(doc["result"]["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["status"] == "created"));
+    let puts = lab
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "PUT")
+        .count();
     assert_eq!(puts, 5 + 3, "each injected fault was retried once");
     lab.assert_one_live_stored_key();
 }
@@ -194,10 +261,21 @@ fn a_fault_on_any_step_leaves_a_state_the_next_run_completes() {
         lab.sim.clear_faults();
         let out = lab.run("bootstrap");
         let doc = evidence(&out);
-        assert_eq!(out.status.code(), Some(0), "case {i}: the next run completes: {doc:#}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "case {i}: the next run completes: {doc:#}"
+        );
         lab.assert_one_live_stored_key();
         if i == 3 {
-            assert_eq!(doc["result"]["runtime_key"]["revoked"].as_array().unwrap().len(), 1, "the unrecorded key was revoked: {doc:#}");
+            assert_eq!(
+                doc["result"]["runtime_key"]["revoked"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                1,
+                "the unrecorded key was revoked: {doc:#}"
+            );
         }
     }
 }
@@ -205,17 +283,35 @@ fn a_fault_on_any_step_leaves_a_state_the_next_run_completes() {
 #[test]
 fn two_hosts_racing_end_with_one_live_stored_key() {
     let lab = Lab::start("boot-race");
-    let other = lab.write_config("host-b.toml", &LabOptions { state: Some("state-b".into()), ..Default::default() });
+    let other = lab.write_config(
+        "host-b.toml",
+        &LabOptions {
+            state: Some("state-b".into()),
+            ..Default::default()
+        },
+    );
     // Slow key creation so both hosts are inside the critical section together.
     lab.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 1500, "count": 2}));
     // Both must find the consumer first: create it with one run of --plan? No: run a bootstrap
     // that stops before the key, so both racers start at the key step.
-    lab.sim.fault(json!({"method": "POST", "path": "/api/v2/token", "status": 500, "count": 0}));
-    let a = lab.force_command(&lab.config, "bootstrap --skip-event").stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let b = lab.force_command(&other, "bootstrap --skip-event").stdout(std::process::Stdio::piped()).spawn().unwrap();
+    lab.sim
+        .fault(json!({"method": "POST", "path": "/api/v2/token", "status": 500, "count": 0}));
+    let a = lab
+        .force_command(&lab.config, "bootstrap --skip-event")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = lab
+        .force_command(&other, "bootstrap --skip-event")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let (da, db) = (evidence(&a), evidence(&b));
-    let ok = [&a, &b].iter().filter(|o| o.status.code() == Some(0)).count();
+    let ok = [&a, &b]
+        .iter()
+        .filter(|o| o.status.code() == Some(0))
+        .count();
     assert!(ok >= 1, "{da:#}\n{db:#}");
     lab.assert_one_live_stored_key();
     let rks = [&da["result"]["runtime_key"], &db["result"]["runtime_key"]];
@@ -223,7 +319,10 @@ fn two_hosts_racing_end_with_one_live_stored_key() {
     assert!(created <= 1, "at most one key stays created: {rks:?}");
     // A final run on either host reuses that key.
     let again = lab.run("bootstrap --skip-event");
-    assert_eq!(evidence(&again)["result"]["runtime_key"]["status"], "reused");
+    assert_eq!(
+        evidence(&again)["result"]["runtime_key"]["status"],
+        "reused"
+    );
     lab.assert_one_live_stored_key();
 }
 
@@ -233,16 +332,36 @@ fn a_dead_key_fails_unless_rotate() {
     assert_eq!(lab.run("bootstrap").status.code(), Some(0));
     // Someone revokes the stored key at Inter-Hub.
     let key = lab.sim.active_keys()[0].clone();
-    let cons = lab.sim.state()["consumers"][0]["id"].as_str().unwrap().to_string();
-    let path = format!("/api/v2/admin/api-consumers/{cons}/keys/{}", key["id"].as_str().unwrap());
-    let (st, _) = lab.sim.request("DELETE", &path, None, &[("Authorization", &format!("Bearer {}", common::lab::OPERATOR_KEY))]);
+    let cons = lab.sim.state()["consumers"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!(
+        "/api/v2/admin/api-consumers/{cons}/keys/{}",
+        key["id"].as_str().unwrap()
+    );
+    let (st, _) = lab.sim.request(
+        "DELETE",
+        &path,
+        None,
+        &[(
+            "Authorization",
+            &format!("Bearer {}", common::lab::OPERATOR_KEY),
+        )],
+    );
     assert_eq!(st, 204);
     let out = lab.run("bootstrap");
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "runtime-key-invalid", "{doc:#}");
     assert_eq!(out.status.code(), Some(77));
-    assert!(doc["error"]["message"].as_str().unwrap().contains("--rotate"));
-    assert!(lab.sim.active_keys().is_empty(), "no second key made silently");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--rotate"));
+    assert!(
+        lab.sim.active_keys().is_empty(),
+        "no second key made silently"
+    );
     let out = lab.run("bootstrap --rotate");
     let doc = evidence(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
@@ -261,16 +380,31 @@ fn secrets_travel_only_where_they_belong() {
         let line = r.to_string();
         let path = r["path"].as_str().unwrap();
         if line.contains(common::lab::OPERATOR_KEY) {
-            assert!(path.starts_with("/api/v2/admin/"), "operator key sent to {path}");
+            assert!(
+                path.starts_with("/api/v2/admin/"),
+                "operator key sent to {path}"
+            );
         }
         if line.contains(&runtime) {
             assert_eq!(path, "/api/v2/token", "runtime key sent to {path}");
         }
-        let auth = r["headers"].as_object().unwrap().iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.clone());
+        let auth = r["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.clone());
         if path.starts_with("/api/v2/admin/") {
-            assert_eq!(auth, Some(json!(format!("Bearer {}", common::lab::OPERATOR_KEY))), "{path}");
+            assert_eq!(
+                auth,
+                Some(json!(format!("Bearer {}", common::lab::OPERATOR_KEY))),
+                "{path}"
+            );
         } else if path.starts_with("/api/v2/hubs/") {
-            assert!(auth.unwrap().as_str().unwrap().starts_with("Bearer iat_"), "hub routes take an access token");
+            assert!(
+                auth.unwrap().as_str().unwrap().starts_with("Bearer iat_"),
+                "hub routes take an access token"
+            );
         }
     }
     scan(&lab, &[&out]);
@@ -279,9 +413,16 @@ fn secrets_travel_only_where_they_belong() {
 #[test]
 fn bad_seeds_are_refused_before_any_network_call() {
     let lab = Lab::start("boot-seeds");
-    let bad = lab.fx.write("bad-widgets.json", r#"{"hub": "ops-hub", "widgets": [{"key": "x", "type": "ops.nope", "title": "X"}]}"#, 0o644);
+    let bad = lab.fx.write(
+        "bad-widgets.json",
+        r#"{"hub": "ops-hub", "widgets": [{"key": "x", "type": "ops.nope", "title": "X"}]}"#,
+        0o644,
+    );
     let cfg = std::fs::read_to_string(&lab.config).unwrap().replace(
-        &format!("{}/seeds/ops-hub-widgets.seed.json", common::repo().display()),
+        &format!(
+            "{}/seeds/ops-hub-widgets.seed.json",
+            common::repo().display()
+        ),
         bad.to_str().unwrap(),
     );
     let cfg = lab.fx.write("bad.toml", &cfg, 0o644);
@@ -290,7 +431,11 @@ fn bad_seeds_are_refused_before_any_network_call() {
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "seed-invalid", "{doc:#}");
     assert_eq!(out.status.code(), Some(65));
-    assert_eq!(lab.sim.requests().len(), before, "no request reached Inter-Hub");
+    assert_eq!(
+        lab.sim.requests().len(),
+        before,
+        "no request reached Inter-Hub"
+    );
 }
 
 fn helper_lab(name: &str, extra: &str, timeout: u64) -> (Lab, std::path::PathBuf) {
@@ -300,12 +445,23 @@ fn helper_lab(name: &str, extra: &str, timeout: u64) -> (Lab, std::path::PathBuf
         common::repo().join("tests/sim/test_helper.py").display(),
         common::repo().join("seeds").display(),
     );
-    let cfg = lab.write_config("helper.toml", &LabOptions { runner, ..Default::default() });
+    let cfg = lab.write_config(
+        "helper.toml",
+        &LabOptions {
+            runner,
+            ..Default::default()
+        },
+    );
     (lab, cfg)
 }
 
 fn no_private_files_left(lab: &Lab) {
-    let left: Vec<_> = std::fs::read_dir(lab.fx.path("state")).unwrap().flatten().map(|e| e.file_name()).filter(|n| n != "bootstrap.lock").collect();
+    let left: Vec<_> = std::fs::read_dir(lab.fx.path("state"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "bootstrap.lock")
+        .collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
 
@@ -318,7 +474,10 @@ fn the_helper_runner_stores_the_key_it_made() {
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     assert_eq!(doc["result"]["runner"], "command");
     assert_eq!(doc["result"]["runtime_key"]["status"], "created");
-    assert_eq!(doc["result"]["helper"]["output"]["runtimeKey"]["status"], "created");
+    assert_eq!(
+        doc["result"]["helper"]["output"]["runtimeKey"]["status"],
+        "created"
+    );
     lab.assert_one_live_stored_key();
     no_private_files_left(&lab);
     // A rerun hands the stored key to the helper (OPS_HUB_KEY_FILE), which reuses it.
@@ -326,7 +485,10 @@ fn the_helper_runner_stores_the_key_it_made() {
     let doc2 = evidence(&again);
     assert_eq!(again.status.code(), Some(0), "{doc2:#}");
     assert_eq!(doc2["result"]["runtime_key"]["status"], "reused");
-    assert_eq!(doc2["result"]["helper"]["output"]["runtimeKey"]["status"], "reused");
+    assert_eq!(
+        doc2["result"]["helper"]["output"]["runtimeKey"]["status"],
+        "reused"
+    );
     lab.assert_one_live_stored_key();
     no_private_files_left(&lab);
     scan(&lab, &[&out, &again]);
@@ -334,11 +496,18 @@ fn the_helper_runner_stores_the_key_it_made() {
 
 #[test]
 fn a_failing_helper_loses_no_key_and_leaves_no_file() {
-    let (lab, cfg) = helper_lab("helper-fail", ", \"--fail-after-key\", \"--print-key-in-stderr\"", 60);
+    let (lab, cfg) = helper_lab(
+        "helper-fail",
+        ", \"--fail-after-key\", \"--print-key-in-stderr\"",
+        60,
+    );
     let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "helper-failed", "{doc:#}");
-    assert_eq!(doc["result"]["runtime_key"]["status"], "created", "the key it made was stored");
+    assert_eq!(
+        doc["result"]["runtime_key"]["status"], "created",
+        "the key it made was stored"
+    );
     lab.assert_one_live_stored_key();
     no_private_files_left(&lab);
     scan(&lab, &[&out]);
@@ -348,7 +517,13 @@ fn a_failing_helper_loses_no_key_and_leaves_no_file() {
     let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "helper-failed");
-    assert!(doc["error"]["message"].as_str().unwrap().contains("timed out"));
-    assert!(started.elapsed() < std::time::Duration::from_secs(25), "the helper was killed");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("timed out"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "the helper was killed"
+    );
     no_private_files_left(&lab);
 }

@@ -40,7 +40,11 @@ impl World {
         let sim = Sim::start(&svc, OPERATOR_KEY);
         svc.mkdir("seeds", 0o755);
         for f in ["ops-hub-manifest.draft.json", "ops-hub-widgets.seed.json"] {
-            std::fs::copy(common::repo().join("seeds").join(f), svc.path("seeds").join(f)).unwrap();
+            std::fs::copy(
+                common::repo().join("seeds").join(f),
+                svc.path("seeds").join(f),
+            )
+            .unwrap();
         }
         let extra = format!(
             "[openbao]\naddr = \"{}\"\nauth = \"approle\"\nrole_id_file = \"{a}/role_id\"\nsecret_id_file = \"{a}/secret_id\"\n\
@@ -51,23 +55,59 @@ impl World {
             s = svc.path("seeds").display(),
         );
         let ca = std::fs::read_to_string(approle.join("lane-ca.pub")).unwrap();
-        let host = LaneHost::start(name, LaneOptions { pinned_ca: Some(ca), extra_config: extra, ..Default::default() });
+        let host = LaneHost::start(
+            name,
+            LaneOptions {
+                pinned_ca: Some(ca),
+                extra_config: extra,
+                ..Default::default()
+            },
+        );
         // The operators' tool holds a token that may only sign with the lane's role.
-        let wrapper_token = bao.ok(&["token", "create", "-policy=ops-ssh-wrapper", "-display-name=codex", "-field=token"]).trim().to_string();
-        World { svc, bao, sim, host, wrapper_token }
+        let wrapper_token = bao
+            .ok(&[
+                "token",
+                "create",
+                "-policy=ops-ssh-wrapper",
+                "-display-name=codex",
+                "-field=token",
+            ])
+            .trim()
+            .to_string();
+        World {
+            svc,
+            bao,
+            sim,
+            host,
+            wrapper_token,
+        }
     }
 
     /// What ops-ssh-wrapper does: a short-lived certificate from OpenBao's SSH CA.
     fn certificate(&self) -> PathBuf {
         let out = self
             .bao
-            .bao_cmd(&["write", "-field=signed_key", "ssh-client-signer/sign/interhub-bootstrap"])
-            .arg(format!("public_key=@{}", self.host.fx.path("user.pub").display()))
+            .bao_cmd(&[
+                "write",
+                "-field=signed_key",
+                "ssh-client-signer/sign/interhub-bootstrap",
+            ])
+            .arg(format!(
+                "public_key=@{}",
+                self.host.fx.path("user.pub").display()
+            ))
             .env("BAO_TOKEN", &self.wrapper_token)
             .output()
             .unwrap();
-        assert!(out.status.success(), "sign: {}", String::from_utf8_lossy(&out.stderr));
-        let p = self.host.fx.path(&format!("bao-cert-{}.pub", ops_warden::evidence::new_run_id()));
+        assert!(
+            out.status.success(),
+            "sign: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let p = self.host.fx.path(&format!(
+            "bao-cert-{}.pub",
+            ops_warden::evidence::new_run_id()
+        ));
         std::fs::write(&p, &out.stdout).unwrap();
         p
     }
@@ -75,7 +115,10 @@ impl World {
     fn stored_key(&self) -> Option<(String, String)> {
         let out = self.bao.bao(&["kv", "get", "-format=json", RUNTIME_PATH]);
         let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some((v["data"]["data"]["OPS_HUB_KEY"].as_str()?.into(), v["data"]["data"]["OPS_HUB_CLIENT_ID"].as_str()?.into()))
+        Some((
+            v["data"]["data"]["OPS_HUB_KEY"].as_str()?.into(),
+            v["data"]["data"]["OPS_HUB_CLIENT_ID"].as_str()?.into(),
+        ))
     }
 
     fn assert_one_live_stored_key(&self) {
@@ -83,18 +126,32 @@ impl World {
         assert_eq!(live.len(), 1, "exactly one live key: {live:?}");
         let (key, client) = self.stored_key().expect("stored in OpenBao");
         assert!(key.starts_with(live[0]["prefix"].as_str().unwrap()));
-        assert_eq!(self.sim.token_status(&client, &key), 200, "the simulator accepts the stored key");
+        assert_eq!(
+            self.sim.token_status(&client, &key),
+            200,
+            "the simulator accepts the stored key"
+        );
     }
 
     fn audit_verifies(&self) {
         let out = self.host.ops_warden(&["audit", "verify"]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 
     /// Scans outputs, the audit log and the simulator's request log.
     fn assert_no_leaks(&self, outs: &[&Output]) {
         let mut secrets = vec![OPERATOR_KEY.to_string(), self.wrapper_token.clone()];
-        secrets.push(std::fs::read_to_string(self.svc.path("approle/secret_id")).unwrap().trim().into());
+        secrets.push(
+            std::fs::read_to_string(self.svc.path("approle/secret_id"))
+                .unwrap()
+                .trim()
+                .into(),
+        );
         let runtime = self.stored_key().map(|k| k.0);
         secrets.extend(runtime.clone());
         let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -102,30 +159,56 @@ impl World {
             assert_clean("stdout", &o.stdout, &refs);
             assert_clean("stderr", &o.stderr, &refs);
         }
-        assert_clean("audit log", &std::fs::read(&self.host.audit).unwrap(), &refs);
+        assert_clean(
+            "audit log",
+            &std::fs::read(&self.host.audit).unwrap(),
+            &refs,
+        );
         for r in self.sim.requests() {
             let line = r.to_string();
             let path = r["path"].as_str().unwrap();
             if line.contains(OPERATOR_KEY) {
-                assert!(path.starts_with("/api/v2/admin/"), "operator key went to {path}");
+                assert!(
+                    path.starts_with("/api/v2/admin/"),
+                    "operator key went to {path}"
+                );
             }
             if let Some(k) = &runtime {
                 if line.contains(k.as_str()) {
                     assert_eq!(path, "/api/v2/token", "runtime key went to {path}");
                 }
             }
-            assert!(!line.contains(&self.wrapper_token) && !line.contains(refs[2]), "OpenBao credentials reached Inter-Hub");
+            assert!(
+                !line.contains(&self.wrapper_token) && !line.contains(refs[2]),
+                "OpenBao credentials reached Inter-Hub"
+            );
         }
     }
 
     fn state_dir_is_clean(&self) {
-        let left: Vec<_> = std::fs::read_dir(self.host.fx.path("state")).unwrap().flatten().map(|e| e.file_name()).filter(|n| n != "bootstrap.lock").collect();
+        let left: Vec<_> = std::fs::read_dir(self.host.fx.path("state"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "bootstrap.lock")
+            .collect();
         assert!(left.is_empty(), "temp files left: {left:?}");
     }
 }
 
 fn step_statuses(doc: &Value) -> Vec<String> {
-    doc["result"]["steps"].as_array().unwrap().iter().map(|s| format!("{}={}", s["step"].as_str().unwrap(), s["status"].as_str().unwrap())).collect()
+    doc["result"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}={}",
+                s["step"].as_str().unwrap(),
+                s["status"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -136,12 +219,34 @@ fn the_lane_end_to_end() {
     let first = w.host.ssh(&cert, &["bootstrap"]);
     let doc = evidence(&first);
     assert_schema(&doc);
-    assert_eq!(first.status.code(), Some(0), "{doc:#}\n{}", w.host.sshd_log());
-    assert!(doc["caller"]["key_id"].as_str().unwrap().starts_with("agt-token-codex-interhub-bootstrap-"), "{doc:#}");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{doc:#}\n{}",
+        w.host.sshd_log()
+    );
+    assert!(
+        doc["caller"]["key_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("agt-token-codex-interhub-bootstrap-"),
+        "{doc:#}"
+    );
     assert_eq!(doc["result"]["runtime_key"]["status"], "created");
     assert!(doc["audit"]["hash"].as_str().unwrap().len() == 64);
-    for s in ["hub=created", "manifest=created", "consumer=created", "runtime-key=created", "event=created", "validation=unchanged"] {
-        assert!(step_statuses(&doc).contains(&s.to_string()), "{s}: {:?}", step_statuses(&doc));
+    for s in [
+        "hub=created",
+        "manifest=created",
+        "consumer=created",
+        "runtime-key=created",
+        "event=created",
+        "validation=unchanged",
+    ] {
+        assert!(
+            step_statuses(&doc).contains(&s.to_string()),
+            "{s}: {:?}",
+            step_statuses(&doc)
+        );
     }
     w.assert_one_live_stored_key();
     let writes = w.sim.writes();
@@ -149,21 +254,34 @@ fn the_lane_end_to_end() {
     let second = w.host.ssh(&cert, &["bootstrap"]);
     let doc2 = evidence(&second);
     assert_eq!(second.status.code(), Some(0), "{doc2:#}");
-    assert!(step_statuses(&doc2).iter().all(|s| s.ends_with("=reused") || s.ends_with("=unchanged")), "{:?}", step_statuses(&doc2));
+    assert!(
+        step_statuses(&doc2)
+            .iter()
+            .all(|s| s.ends_with("=reused") || s.ends_with("=unchanged")),
+        "{:?}",
+        step_statuses(&doc2)
+    );
     assert_eq!(w.sim.writes(), writes, "rerun: zero writes");
 
     let plan = w.host.ssh(&cert, &["bootstrap", "--plan"]);
     assert_eq!(plan.status.code(), Some(0));
     assert_eq!(w.sim.writes(), writes, "--plan: zero writes");
     let gate = w.host.ssh(&cert, &["gate"]);
-    assert_eq!(gate.status.code(), Some(0), "{}", String::from_utf8_lossy(&gate.stdout));
+    assert_eq!(
+        gate.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&gate.stdout)
+    );
     let verify = w.host.ssh(&cert, &["verify"]);
     let v = evidence(&verify);
     assert_eq!(verify.status.code(), Some(0), "{v:#}");
     assert_eq!(v["result"]["validation"]["token"], "ok");
 
     w.audit_verifies();
-    let shown = w.host.ops_warden(&["audit", "show", "--outcome", "ok", "--json"]);
+    let shown = w
+        .host
+        .ops_warden(&["audit", "show", "--outcome", "ok", "--json"]);
     assert_eq!(String::from_utf8(shown.stdout).unwrap().lines().count(), 5);
     w.state_dir_is_clean();
     w.assert_no_leaks(&[&first, &second, &plan, &gate, &verify]);
@@ -173,14 +291,30 @@ fn the_lane_end_to_end() {
 fn five_concurrent_bootstraps_leave_one_key() {
     let w = World::start("lane-five");
     let cert = w.certificate();
-    let children: Vec<_> = (0..5).map(|_| w.host.ssh_command(&cert, &["bootstrap", "--skip-event"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
-    let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            w.host
+                .ssh_command(&cert, &["bootstrap", "--skip-event"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
     let mut busy = 0;
     for o in &outs {
         let doc = evidence(o);
         assert_schema(&doc);
         match o.status.code() {
-            Some(0) => assert!(["created", "reused"].contains(&doc["result"]["runtime_key"]["status"].as_str().unwrap()), "{doc:#}"),
+            Some(0) => assert!(
+                ["created", "reused"]
+                    .contains(&doc["result"]["runtime_key"]["status"].as_str().unwrap()),
+                "{doc:#}"
+            ),
             Some(75) => {
                 assert_eq!(doc["outcome"], "busy");
                 busy += 1;
@@ -191,7 +325,11 @@ fn five_concurrent_bootstraps_leave_one_key() {
     w.assert_one_live_stored_key();
     w.audit_verifies();
     let log = std::fs::read_to_string(&w.host.audit).unwrap();
-    assert_eq!(log.matches("\"outcome\":\"busy\"").count(), busy, "each busy caller has its audit record");
+    assert_eq!(
+        log.matches("\"outcome\":\"busy\"").count(),
+        busy,
+        "each busy caller has its audit record"
+    );
     assert_eq!(log.matches("\"event\":\"result\"").count(), 5);
     let refs: Vec<&Output> = outs.iter().collect();
     w.assert_no_leaks(&refs);
@@ -203,12 +341,14 @@ fn a_client_that_hangs_up_mid_run_loses_nothing() {
     let cert = w.certificate();
     // Key creation is slow: the caller hangs up while ops-warden is inside it.
     w.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 3000, "count": 1}));
-    let mut client = w.host.ssh_command(&cert, &["bootstrap"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !w.sim.requests().iter().any(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/keys")) {
-        assert!(Instant::now() < deadline, "never reached key creation: {}", w.host.sshd_log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut client = w
+        .host
+        .ssh_command(&cert, &["bootstrap"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    w.sim.wait_for("POST", "/keys");
     client.kill().unwrap();
     let _ = client.wait();
     // ops-warden finishes its critical section and writes its result record.
@@ -217,25 +357,48 @@ fn a_client_that_hangs_up_mid_run_loses_nothing() {
         let log = std::fs::read_to_string(&w.host.audit).unwrap_or_default();
         if log.matches("\"event\":\"result\"").count() == 1 {
             let result: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-            assert!(["ok", "aborted"].contains(&result["outcome"].as_str().unwrap()), "{result:#}");
+            assert!(
+                ["ok", "aborted"].contains(&result["outcome"].as_str().unwrap()),
+                "{result:#}"
+            );
             if result["outcome"] == "aborted" {
-                assert!(result["error"]["message"].as_str().unwrap().contains("SIGHUP"), "{result:#}");
+                assert!(
+                    result["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("SIGHUP"),
+                    "{result:#}"
+                );
             }
             break;
         }
-        assert!(Instant::now() < deadline, "no result record after the hang-up");
+        assert!(
+            Instant::now() < deadline,
+            "no result record after the hang-up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // No live key that is not in OpenBao, no temp file.
     let live = w.sim.active_keys();
     assert!(live.len() <= 1);
     if let Some(k) = live.first() {
-        assert!(w.stored_key().unwrap().0.starts_with(k["prefix"].as_str().unwrap()), "the live key is stored");
+        assert!(
+            w.stored_key()
+                .unwrap()
+                .0
+                .starts_with(k["prefix"].as_str().unwrap()),
+            "the live key is stored"
+        );
     }
     w.state_dir_is_clean();
     // The next run completes.
     let next = w.host.ssh(&cert, &["bootstrap"]);
-    assert_eq!(next.status.code(), Some(0), "{}", String::from_utf8_lossy(&next.stdout));
+    assert_eq!(
+        next.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&next.stdout)
+    );
     w.assert_one_live_stored_key();
     w.audit_verifies();
     w.assert_no_leaks(&[&next]);
@@ -264,16 +427,21 @@ fn warden_pids(host: &LaneHost) -> Vec<i32> {
 
 #[test]
 fn a_signal_inside_the_critical_section_aborts_after_it() {
-    for sig in [nix::sys::signal::Signal::SIGHUP, nix::sys::signal::Signal::SIGTERM] {
+    for sig in [
+        nix::sys::signal::Signal::SIGHUP,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
         let w = World::start(&format!("lane-{}", sig.as_str().to_lowercase()));
         let cert = w.certificate();
         w.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 2500, "count": 1}));
-        let client = w.host.ssh_command(&cert, &["bootstrap"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !w.sim.requests().iter().any(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/keys")) {
-            assert!(Instant::now() < deadline, "never reached key creation");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let client = w
+            .host
+            .ssh_command(&cert, &["bootstrap"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        w.sim.wait_for("POST", "/keys");
         let pids = warden_pids(&w.host);
         assert_eq!(pids.len(), 1, "one ops-warden process: {pids:?}");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0]), sig).unwrap();
@@ -282,15 +450,30 @@ fn a_signal_inside_the_critical_section_aborts_after_it() {
         assert_schema(&doc);
         assert_eq!(doc["outcome"], "aborted", "{doc:#}");
         assert_eq!(out.status.code(), Some(75));
-        assert!(doc["error"]["message"].as_str().unwrap().contains(sig.as_str()), "{doc:#}");
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(sig.as_str()),
+            "{doc:#}"
+        );
         // The critical section finished: the key exists and is stored.
         assert_eq!(doc["result"]["runtime_key"]["status"], "created", "{doc:#}");
         assert!(step_statuses(&doc).contains(&"runtime-key=created".to_string()));
-        assert!(!step_statuses(&doc).iter().any(|s| s.starts_with("widgets=")), "stopped right after it");
+        assert!(
+            !step_statuses(&doc)
+                .iter()
+                .any(|s| s.starts_with("widgets=")),
+            "stopped right after it"
+        );
         w.assert_one_live_stored_key();
         w.state_dir_is_clean();
         let log = std::fs::read_to_string(&w.host.audit).unwrap();
-        assert!(log.lines().last().unwrap().contains("\"outcome\":\"aborted\""));
+        assert!(log
+            .lines()
+            .last()
+            .unwrap()
+            .contains("\"outcome\":\"aborted\""));
         let next = w.host.ssh(&cert, &["bootstrap"]);
         let nd = evidence(&next);
         assert_eq!(next.status.code(), Some(0), "{nd:#}");

@@ -18,7 +18,9 @@ fn pg_bin(name: &str) -> PathBuf {
         .filter(|p| p.exists())
         .collect();
     found.sort();
-    found.pop().unwrap_or_else(|| panic!("{name} not found under /usr/lib/postgresql"))
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("{name} not found under /usr/lib/postgresql"))
 }
 
 /// A throwaway PostgreSQL listening only on a Unix socket in the fixture,
@@ -37,19 +39,37 @@ impl Postgres {
         for d in [&data, &socket] {
             fx.chown(d, common::sshd::LANE_USER);
         }
-        let user = nix::unistd::User::from_name(common::sshd::LANE_USER).unwrap().unwrap();
+        let user = nix::unistd::User::from_name(common::sshd::LANE_USER)
+            .unwrap()
+            .unwrap();
         let as_user = |prog: &Path| {
             use std::os::unix::process::CommandExt;
             let mut c = Command::new(prog);
-            c.uid(user.uid.as_raw()).gid(user.gid.as_raw()).env("HOME", fx.path("pgdata")).current_dir(fx.path("pgdata"));
+            c.uid(user.uid.as_raw())
+                .gid(user.gid.as_raw())
+                .env("HOME", fx.path("pgdata"))
+                .current_dir(fx.path("pgdata"));
             c
         };
         let out = as_user(&pg_bin("initdb"))
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let child = as_user(&pg_bin("postgres"))
             .arg("-D")
             .arg(&data)
@@ -62,7 +82,11 @@ impl Postgres {
         let pg = Postgres { child, socket };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !pg.psql_raw(&["-c", "select 1"]).status.success() {
-            assert!(Instant::now() < deadline, "postgres did not start: {}", std::fs::read_to_string(fx.path("pg.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not start: {}",
+                std::fs::read_to_string(fx.path("pg.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         pg
@@ -72,7 +96,17 @@ impl Postgres {
         Command::new(pg_bin("psql"))
             .arg("-h")
             .arg(&self.socket)
-            .args(["-U", "postgres", "-d", "postgres", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At"])
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+            ])
             .args(args)
             .output()
             .unwrap()
@@ -80,12 +114,21 @@ impl Postgres {
 
     fn file(&self, f: &Path) {
         let out = self.psql_raw(&["-f", f.to_str().unwrap()]);
-        assert!(out.status.success(), "psql -f {}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql -f {}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn json(&self, sql: &str) -> Value {
         let out = self.psql_raw(&["-c", sql]);
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         serde_json::from_str(text.trim()).unwrap_or(Value::Null)
     }
@@ -93,15 +136,26 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGINT);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
         let _ = self.child.wait();
     }
 }
 
 #[test]
 fn committed_sql_is_a_fresh_render() {
-    let out = Command::new(bin()).current_dir(repo()).args(["seeds", "render-sql"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .current_dir(repo())
+        .args(["seeds", "render-sql"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let committed = std::fs::read(repo().join("seeds/ops-hub-bootstrap.sql")).unwrap();
     assert!(
         out.stdout == committed,
@@ -134,10 +188,20 @@ fn sql_fallback_applies_twice_and_matches_the_seeds() {
     let second = snapshot(&pg);
     assert_eq!(first, second, "applying twice changes nothing");
 
-    let seeds = Command::new(bin()).current_dir(repo()).args(["seeds", "check"]).output().unwrap();
+    let seeds = Command::new(bin())
+        .current_dir(repo())
+        .args(["seeds", "check"])
+        .output()
+        .unwrap();
     let check: Value = serde_json::from_slice(&seeds.stdout).unwrap();
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("seeds/ops-hub-manifest.draft.json")).unwrap()).unwrap();
-    let widgets: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("seeds/ops-hub-widgets.seed.json")).unwrap()).unwrap();
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("seeds/ops-hub-manifest.draft.json")).unwrap(),
+    )
+    .unwrap();
+    let widgets: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("seeds/ops-hub-widgets.seed.json")).unwrap(),
+    )
+    .unwrap();
 
     assert_eq!(second["hubs"].as_array().unwrap().len(), 1);
     assert_eq!(second["hubs"][0]["slug"], "ops-hub");
@@ -145,15 +209,32 @@ fn sql_fallback_applies_twice_and_matches_the_seeds() {
     assert_eq!(mans.len(), 1);
     assert_eq!(mans[0]["status"], "active");
     assert_eq!(mans[0]["digest"], check["digest"]);
-    assert_eq!(mans[0]["document"], manifest, "the stored document is the draft");
+    assert_eq!(
+        mans[0]["document"], manifest,
+        "the stored document is the draft"
+    );
     let sorted = |v: &Value| {
-        let mut k: Vec<String> = v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+        let mut k: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
         k.sort();
         k
     };
-    assert_eq!(sorted(&second["widget_types"]), sorted(&check["widget_types"]));
-    assert_eq!(sorted(&second["event_types"]), sorted(&check["event_types"]));
-    assert_eq!(sorted(&second["annotation_categories"]), sorted(&check["annotation_categories"]));
+    assert_eq!(
+        sorted(&second["widget_types"]),
+        sorted(&check["widget_types"])
+    );
+    assert_eq!(
+        sorted(&second["event_types"]),
+        sorted(&check["event_types"])
+    );
+    assert_eq!(
+        sorted(&second["annotation_categories"]),
+        sorted(&check["annotation_categories"])
+    );
     assert_eq!(second["consumers"][0]["scopes"], manifest["scopes"]);
     assert_eq!(second["keys"], 0, "the fallback creates no API key");
     let mut want: Vec<Value> = widgets["widgets"].as_array().unwrap().clone();

@@ -51,7 +51,8 @@ impl PrivateDir {
             .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
             .open(&p)
             .map_err(|e| Error::Io(format!("{}: {}", p.display(), e.kind())))?;
-        f.write_all(value.expose().as_bytes()).map_err(|e| Error::Io(e.to_string()))?;
+        f.write_all(value.expose().as_bytes())
+            .map_err(|e| Error::Io(e.to_string()))?;
         Ok(p)
     }
 }
@@ -84,7 +85,13 @@ pub struct HelperOutput {
 /// Runs the helper in `dir`. The key it created (if any) is returned even
 /// when the helper failed (`failure` is then set), so the caller can store
 /// or revoke it. `Err` only when the helper could not be started.
-pub fn run(spec: &HelperSpec, dir: &PrivateDir, operator_key: &Secret, runtime_key: Option<&Secret>, signals: &Signals) -> Result<HelperOutput, Error> {
+pub fn run(
+    spec: &HelperSpec,
+    dir: &PrivateDir,
+    operator_key: &Secret,
+    runtime_key: Option<&Secret>,
+    signals: &Signals,
+) -> Result<HelperOutput, Error> {
     let op_file = dir.write_secret("operator.key", operator_key)?;
     let mut cmd = Command::new(&spec.argv[0]);
     cmd.args(&spec.argv[1..])
@@ -150,7 +157,10 @@ pub fn run(spec: &HelperSpec, dir: &PrivateDir, operator_key: &Secret, runtime_k
     // The key file it reported (only inside our private folder), or else any
     // key-shaped file it left there: a display-once key is never dropped.
     let mut failure = None;
-    let reported = parsed.as_ref().and_then(|v| v.pointer("/runtimeKey/keyFile")).and_then(Value::as_str);
+    let reported = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/runtimeKey/keyFile"))
+        .and_then(Value::as_str);
     let new_key = match reported {
         Some(f) => match read_key_file(dir, Path::new(f)) {
             Ok(k) => Some(k),
@@ -171,7 +181,11 @@ pub fn run(spec: &HelperSpec, dir: &PrivateDir, operator_key: &Secret, runtime_k
         }
         crate::audit::escape_untrusted(&t, 2000)
     };
-    let consumer_id = parsed.as_ref().and_then(|v| v.pointer("/consumer/id")).and_then(Value::as_str).map(String::from);
+    let consumer_id = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/consumer/id"))
+        .and_then(Value::as_str)
+        .map(String::from);
     let json = match &parsed {
         Some(v) => scrub_json(v, &scrub),
         None => Value::String(scrub(&String::from_utf8_lossy(&stdout))),
@@ -188,9 +202,18 @@ pub fn run(spec: &HelperSpec, dir: &PrivateDir, operator_key: &Secret, runtime_k
         _ => None,
     };
     if let Some(why) = why {
-        failure = Some(Error::HelperFailed(format!("{why}; stderr: {}", stderr_tail.trim())));
+        failure = Some(Error::HelperFailed(format!(
+            "{why}; stderr: {}",
+            stderr_tail.trim()
+        )));
     }
-    Ok(HelperOutput { json, consumer_id, new_key, exit_code: status.and_then(|s| s.code()), failure })
+    Ok(HelperOutput {
+        json,
+        consumer_id,
+        new_key,
+        exit_code: status.and_then(|s| s.code()),
+        failure,
+    })
 }
 
 /// Scrubs every string in the helper's JSON and caps its size.
@@ -198,7 +221,12 @@ fn scrub_json(v: &Value, scrub: &dyn Fn(&str) -> String) -> Value {
     match v {
         Value::String(s) => Value::String(scrub(s)),
         Value::Array(a) => Value::Array(a.iter().take(200).map(|x| scrub_json(x, scrub)).collect()),
-        Value::Object(m) => Value::Object(m.iter().take(200).map(|(k, x)| (scrub(k), scrub_json(x, scrub))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .take(200)
+                .map(|(k, x)| (scrub(k), scrub_json(x, scrub)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -230,8 +258,15 @@ fn read_key_file(dir: &PrivateDir, f: &Path) -> Result<(Secret, String), Error> 
             crate::audit::escape_untrusted(&f.display().to_string(), 120)
         )));
     }
-    let rule = Rule { what: "helper key file", ..Rule::ATTENDED_KEY };
-    let rule = Rule { owners: crate::os::files::Owners::RootOrSelf, check_parent: false, ..rule };
+    let rule = Rule {
+        what: "helper key file",
+        ..Rule::ATTENDED_KEY
+    };
+    let rule = Rule {
+        owners: crate::os::files::Owners::RootOrSelf,
+        check_parent: false,
+        ..rule
+    };
     let key = read_secret_file(f, rule).map_err(Error::HelperFailed)?;
     let prefix = crate::interhub::key_prefix(key.expose());
     Ok((key, prefix))

@@ -71,7 +71,13 @@ impl Report {
         let duration_ms = started.elapsed().as_millis() as u64;
         match r {
             Ok((status, id, v)) => {
-                self.steps.push(StepReport { step: name, status, id, detail: None, duration_ms });
+                self.steps.push(StepReport {
+                    step: name,
+                    status,
+                    id,
+                    detail: None,
+                    duration_ms,
+                });
                 Ok(v)
             }
             Err(e) => {

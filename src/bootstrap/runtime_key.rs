@@ -19,14 +19,24 @@ use crate::store::{Provenance, Stored, StoredKey};
 /// The store side of the critical section (OpenBao; fakes in unit tests).
 pub trait RuntimeStore {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error>;
-    fn store_runtime_key(&self, key: &StoredKey, cas: u64, who: &Provenance) -> Result<Stored, Error>;
+    fn store_runtime_key(
+        &self,
+        key: &StoredKey,
+        cas: u64,
+        who: &Provenance,
+    ) -> Result<Stored, Error>;
 }
 
 impl RuntimeStore for OpenBao {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error> {
         OpenBao::read_runtime_key(self)
     }
-    fn store_runtime_key(&self, key: &StoredKey, cas: u64, who: &Provenance) -> Result<Stored, Error> {
+    fn store_runtime_key(
+        &self,
+        key: &StoredKey,
+        cas: u64,
+        who: &Provenance,
+    ) -> Result<Stored, Error> {
         OpenBao::store_runtime_key(self, key, cas, who)
     }
 }
@@ -61,17 +71,27 @@ pub struct KeyRequest<'a> {
 
 /// Ensures exactly one live, stored runtime key; returns an access token
 /// minted with it (`None` in plan mode when no key exists yet).
-pub fn ensure(store: &dyn RuntimeStore, api: &dyn KeyApi, req: KeyRequest, report: &mut KeyReport) -> Result<Option<Secret>, Error> {
+pub fn ensure(
+    store: &dyn RuntimeStore,
+    api: &dyn KeyApi,
+    req: KeyRequest,
+    report: &mut KeyReport,
+) -> Result<Option<Secret>, Error> {
     let stored = store.read_runtime_key()?;
     let mut cas = 0;
     let mut rotating = false;
     match (&stored, &req.supplied) {
         (Some(s), Some(sup)) if !s.key.same_as(sup) => {
-            return Err(Error::RuntimeKeyInvalid("the supplied OPS_HUB_KEY_FILE differs from the key stored in OpenBao".into()));
+            return Err(Error::RuntimeKeyInvalid(
+                "the supplied OPS_HUB_KEY_FILE differs from the key stored in OpenBao".into(),
+            ));
         }
         _ => {}
     }
-    let existing = stored.as_ref().map(|s| (s.key.clone(), s.version)).or_else(|| req.supplied.clone().map(|k| (k, 0)));
+    let existing = stored
+        .as_ref()
+        .map(|s| (s.key.clone(), s.version))
+        .or_else(|| req.supplied.clone().map(|k| (k, 0)));
     if let Some((key, version)) = existing {
         report.prefix = Some(key_prefix(key.expose()));
         report.kv_version = stored.as_ref().map(|s| s.version);
@@ -80,9 +100,17 @@ pub fn ensure(store: &dyn RuntimeStore, api: &dyn KeyApi, req: KeyRequest, repor
             Ok(token) => {
                 if stored.is_none() && !req.plan {
                     // A supplied key that works but was never recorded: record it.
-                    match store.store_runtime_key(&record(&key, req.consumer_id, None), 0, req.who)? {
+                    match store.store_runtime_key(
+                        &record(&key, req.consumer_id, None),
+                        0,
+                        req.who,
+                    )? {
                         Stored::Written { version } => report.kv_version = Some(version),
-                        Stored::LostRace { .. } => return Err(Error::RuntimeKeyInvalid("another writer stored a different key meanwhile".into())),
+                        Stored::LostRace { .. } => {
+                            return Err(Error::RuntimeKeyInvalid(
+                                "another writer stored a different key meanwhile".into(),
+                            ))
+                        }
                     }
                 }
                 report.status = Some("reused");
@@ -91,8 +119,16 @@ pub fn ensure(store: &dyn RuntimeStore, api: &dyn KeyApi, req: KeyRequest, repor
             }
             Err(Error::RuntimeKeyInvalid(m)) if req.rotate || req.plan => {
                 if req.plan {
-                    report.status = Some(if req.rotate { "would-rotate" } else { "invalid" });
-                    return if req.rotate { Ok(None) } else { Err(Error::RuntimeKeyInvalid(m)) };
+                    report.status = Some(if req.rotate {
+                        "would-rotate"
+                    } else {
+                        "invalid"
+                    });
+                    return if req.rotate {
+                        Ok(None)
+                    } else {
+                        Err(Error::RuntimeKeyInvalid(m))
+                    };
                 }
                 rotating = true;
                 cas = version;
@@ -114,7 +150,16 @@ pub fn ensure(store: &dyn RuntimeStore, api: &dyn KeyApi, req: KeyRequest, repor
 
     // ---- critical section: from here the key exists only in our memory ----
     let new = api.create_key(req.consumer_id)?;
-    let final_key = store_or_revoke(store, api, req.consumer_id, new, cas, rotating, req.who, report)?;
+    let final_key = store_or_revoke(
+        store,
+        api,
+        req.consumer_id,
+        new,
+        cas,
+        rotating,
+        req.who,
+        report,
+    )?;
     // ---- end of the critical section: the live key is the stored key ----
 
     let token = api.token(req.consumer_id, &final_key)?;
@@ -151,7 +196,9 @@ pub fn store_or_revoke(
                 report.status = Some("orphaned");
                 return Err(Error::RuntimeKeyOrphaned(format!(
                     "lost the store race; own key {} (id {}) not revoked ({})",
-                    new.prefix, new.id, e.code()
+                    new.prefix,
+                    new.id,
+                    e.code()
                 )));
             }
             report.revoked.push(new.prefix.clone());
@@ -188,17 +235,37 @@ pub fn store_or_revoke(
 
 /// The helper path: a key the helper created (we hold only its value and
 /// prefix) is stored, or revoked; then proven and the consumer swept.
-pub fn adopt(store: &dyn RuntimeStore, api: &dyn KeyApi, consumer_id: &str, key: Secret, who: &Provenance, report: &mut KeyReport) -> Result<Secret, Error> {
+pub fn adopt(
+    store: &dyn RuntimeStore,
+    api: &dyn KeyApi,
+    consumer_id: &str,
+    key: Secret,
+    who: &Provenance,
+    report: &mut KeyReport,
+) -> Result<Secret, Error> {
     let prefix = key_prefix(key.expose());
     let id = api
         .list_keys(consumer_id)?
         .into_iter()
         .find(|k| k.prefix == prefix)
         .map(|k| k.id)
-        .ok_or_else(|| Error::InterhubProtocol(format!("the helper's key {prefix} is not listed for consumer {consumer_id}")))?;
+        .ok_or_else(|| {
+            Error::InterhubProtocol(format!(
+                "the helper's key {prefix} is not listed for consumer {consumer_id}"
+            ))
+        })?;
     let current = store.read_runtime_key()?;
     let (cas, rotating) = current.as_ref().map_or((0, false), |c| (c.version, true));
-    let final_key = store_or_revoke(store, api, consumer_id, NewKey { id, prefix, key }, cas, rotating, who, report)?;
+    let final_key = store_or_revoke(
+        store,
+        api,
+        consumer_id,
+        NewKey { id, prefix, key },
+        cas,
+        rotating,
+        who,
+        report,
+    )?;
     api.token(consumer_id, &final_key)?;
     sweep(api, consumer_id, &final_key, false, report)?;
     Ok(final_key)
@@ -216,7 +283,13 @@ fn record(key: &Secret, consumer_id: &str, key_id: Option<&str>) -> StoredKey {
 
 /// Revokes every other active key of the consumer (unrecorded live keys,
 /// a rotated-out key). In plan mode only reports them.
-fn sweep(api: &dyn KeyApi, consumer_id: &str, keep: &Secret, plan: bool, report: &mut KeyReport) -> Result<(), Error> {
+fn sweep(
+    api: &dyn KeyApi,
+    consumer_id: &str,
+    keep: &Secret,
+    plan: bool,
+    report: &mut KeyReport,
+) -> Result<(), Error> {
     let keep_prefix = key_prefix(keep.expose());
     for k in api.list_keys(consumer_id)? {
         if k.status != "active" || k.prefix == keep_prefix {

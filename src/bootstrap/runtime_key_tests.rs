@@ -15,11 +15,22 @@ impl FakeHub {
     fn add(&self, n: u32) -> NewKey {
         let secret = format!("ihk_{n:08x}.{}", "a".repeat(43));
         let id = format!("key_{n}");
-        self.keys.borrow_mut().push((id.clone(), key_prefix(&secret), secret.clone(), true));
-        NewKey { id, prefix: key_prefix(&secret), key: Secret::new(secret) }
+        self.keys
+            .borrow_mut()
+            .push((id.clone(), key_prefix(&secret), secret.clone(), true));
+        NewKey {
+            id,
+            prefix: key_prefix(&secret),
+            key: Secret::new(secret),
+        }
     }
     fn live(&self) -> Vec<String> {
-        self.keys.borrow().iter().filter(|k| k.3).map(|k| k.1.clone()).collect()
+        self.keys
+            .borrow()
+            .iter()
+            .filter(|k| k.3)
+            .map(|k| k.1.clone())
+            .collect()
     }
 }
 
@@ -40,10 +51,24 @@ impl KeyApi for FakeHub {
         Ok(())
     }
     fn list_keys(&self, _: &str) -> Result<Vec<KeyInfo>, Error> {
-        Ok(self.keys.borrow().iter().map(|k| KeyInfo { id: k.0.clone(), prefix: k.1.clone(), status: if k.3 { "active" } else { "revoked" }.into() }).collect())
+        Ok(self
+            .keys
+            .borrow()
+            .iter()
+            .map(|k| KeyInfo {
+                id: k.0.clone(),
+                prefix: k.1.clone(),
+                status: if k.3 { "active" } else { "revoked" }.into(),
+            })
+            .collect())
     }
     fn token(&self, _: &str, key: &Secret) -> Result<Secret, Error> {
-        if self.keys.borrow().iter().any(|k| k.3 && k.2 == key.expose()) {
+        if self
+            .keys
+            .borrow()
+            .iter()
+            .any(|k| k.3 && k.2 == key.expose())
+        {
             Ok(Secret::new("at_token".into()))
         } else {
             Err(Error::RuntimeKeyInvalid("invalid_client".into()))
@@ -63,32 +88,67 @@ impl RuntimeStore for FakeStore {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error> {
         Ok(self.stored.borrow().clone())
     }
-    fn store_runtime_key(&self, key: &StoredKey, cas: u64, _: &Provenance) -> Result<Stored, Error> {
+    fn store_runtime_key(
+        &self,
+        key: &StoredKey,
+        cas: u64,
+        _: &Provenance,
+    ) -> Result<Stored, Error> {
         if let Some(e) = &self.fail {
             return Err(e.clone());
         }
         if let Some(r) = self.racer.borrow_mut().take() {
-            *self.stored.borrow_mut() = Some(StoredKey { key: r, client_id: None, prefix: None, key_id: None, version: 1 });
+            *self.stored.borrow_mut() = Some(StoredKey {
+                key: r,
+                client_id: None,
+                prefix: None,
+                key_id: None,
+                version: 1,
+            });
         }
         let current = self.stored.borrow().as_ref().map_or(0, |s| s.version);
         if current != cas {
-            return Ok(Stored::LostRace { winner: self.stored.borrow().clone().unwrap() });
+            return Ok(Stored::LostRace {
+                winner: self.stored.borrow().clone().unwrap(),
+            });
         }
         let mut k = key.clone();
         k.version = current + 1;
         *self.stored.borrow_mut() = Some(k);
-        Ok(Stored::Written { version: current + 1 })
+        Ok(Stored::Written {
+            version: current + 1,
+        })
     }
 }
 
 fn who() -> Provenance {
-    Provenance { run_id: "r".into(), host: "h".into(), cert_key_id: "k".into() }
+    Provenance {
+        run_id: "r".into(),
+        host: "h".into(),
+        cert_key_id: "k".into(),
+    }
 }
 
-fn run(store: &FakeStore, hub: &FakeHub, rotate: bool, plan: bool) -> (Result<Option<Secret>, Error>, KeyReport) {
+fn run(
+    store: &FakeStore,
+    hub: &FakeHub,
+    rotate: bool,
+    plan: bool,
+) -> (Result<Option<Secret>, Error>, KeyReport) {
     let mut report = KeyReport::default();
     let w = who();
-    let r = ensure(store, hub, KeyRequest { consumer_id: "c", supplied: None, rotate, plan, who: &w }, &mut report);
+    let r = ensure(
+        store,
+        hub,
+        KeyRequest {
+            consumer_id: "c",
+            supplied: None,
+            rotate,
+            plan,
+            who: &w,
+        },
+        &mut report,
+    );
     (r, report)
 }
 
@@ -98,7 +158,17 @@ fn first_run_creates_and_stores_then_reuses() {
     let (r, rep) = run(&store, &hub, false, false);
     assert!(r.unwrap().is_some());
     assert_eq!(rep.status, Some("created"));
-    assert_eq!(hub.live(), vec![store.stored.borrow().as_ref().unwrap().prefix.clone().unwrap()]);
+    assert_eq!(
+        hub.live(),
+        vec![store
+            .stored
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .prefix
+            .clone()
+            .unwrap()]
+    );
     let (r, rep) = run(&store, &hub, false, false);
     assert!(r.is_ok());
     assert_eq!(rep.status, Some("reused"));
@@ -107,7 +177,10 @@ fn first_run_creates_and_stores_then_reuses() {
 
 #[test]
 fn failed_store_revokes_the_new_key() {
-    let store = FakeStore { fail: Some(Error::OpenbaoServer("HTTP 500".into())), ..Default::default() };
+    let store = FakeStore {
+        fail: Some(Error::OpenbaoServer("HTTP 500".into())),
+        ..Default::default()
+    };
     let hub = FakeHub::default();
     let (r, rep) = run(&store, &hub, false, false);
     assert_eq!(r.unwrap_err().code(), "runtime-key-not-stored");
@@ -117,12 +190,21 @@ fn failed_store_revokes_the_new_key() {
 
 #[test]
 fn failed_store_and_failed_revoke_is_loud() {
-    let store = FakeStore { fail: Some(Error::OpenbaoWriteDenied("p".into())), ..Default::default() };
-    let hub = FakeHub { fail_revoke: true, ..Default::default() };
+    let store = FakeStore {
+        fail: Some(Error::OpenbaoWriteDenied("p".into())),
+        ..Default::default()
+    };
+    let hub = FakeHub {
+        fail_revoke: true,
+        ..Default::default()
+    };
     let (r, _) = run(&store, &hub, false, false);
     let e = r.unwrap_err();
     assert_eq!(e.code(), "runtime-key-orphaned");
-    assert!(e.to_string().contains("key_1"), "names the key id to revoke by hand");
+    assert!(
+        e.to_string().contains("key_1"),
+        "names the key id to revoke by hand"
+    );
     assert!(!e.to_string().contains(&"a".repeat(43)), "never the key");
 }
 
@@ -130,7 +212,10 @@ fn failed_store_and_failed_revoke_is_loud() {
 fn lost_race_revokes_ours_and_reuses_the_winner() {
     let hub = FakeHub::default();
     let winner = hub.add(99);
-    let store = FakeStore { racer: RefCell::new(Some(winner.key)), ..Default::default() };
+    let store = FakeStore {
+        racer: RefCell::new(Some(winner.key)),
+        ..Default::default()
+    };
     let (r, rep) = run(&store, &hub, false, false);
     assert!(r.is_ok());
     assert!(rep.race_lost);
@@ -144,17 +229,31 @@ fn dead_key_fails_unless_rotate() {
     let old = hub.add(1);
     hub.revoke_key("c", &old.id).unwrap();
     let store = FakeStore::default();
-    *store.stored.borrow_mut() = Some(StoredKey { key: old.key, client_id: None, prefix: None, key_id: None, version: 3 });
+    *store.stored.borrow_mut() = Some(StoredKey {
+        key: old.key,
+        client_id: None,
+        prefix: None,
+        key_id: None,
+        version: 3,
+    });
     let (r, rep) = run(&store, &hub, false, false);
     assert_eq!(r.unwrap_err().code(), "runtime-key-invalid");
     assert_eq!(rep.status, Some("invalid"));
     let (r, rep) = run(&store, &hub, false, true);
-    assert_eq!(r.unwrap_err().code(), "runtime-key-invalid", "plan reports it too");
+    assert_eq!(
+        r.unwrap_err().code(),
+        "runtime-key-invalid",
+        "plan reports it too"
+    );
     assert_eq!(rep.status, Some("invalid"));
     let (r, rep) = run(&store, &hub, true, false);
     assert!(r.is_ok());
     assert_eq!(rep.status, Some("rotated"));
-    assert_eq!(store.stored.borrow().as_ref().unwrap().version, 4, "stored with cas on the current version");
+    assert_eq!(
+        store.stored.borrow().as_ref().unwrap().version,
+        4,
+        "stored with cas on the current version"
+    );
     assert_eq!(hub.live().len(), 1);
 }
 

@@ -41,11 +41,15 @@ fn vocab_key(k: &str) -> bool {
     k.starts_with("ops.")
         && k.len() <= 128
         && k.len() > 4
-        && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
 }
 
 fn slug(k: &str) -> bool {
-    !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !k.is_empty()
+        && k.len() <= 64
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn text<'a>(v: &'a Value, key: &str, ctx: &str) -> Result<&'a str, Error> {
@@ -59,9 +63,14 @@ fn text<'a>(v: &'a Value, key: &str, ctx: &str) -> Result<&'a str, Error> {
 pub fn load(manifest: &Path, widgets: &Path, hub: &str) -> Result<Seeds, Error> {
     let read = |p: &Path, what: &'static str| -> Result<Value, Error> {
         let bytes = read_trusted(p, Rule::CONFIG.named(what)).map_err(Error::FileUntrusted)?;
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("{}: does not parse: {e}", p.display())))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("{}: does not parse: {e}", p.display())))
     };
-    parse(read(manifest, "manifest")?, read(widgets, "widget seed")?, hub)
+    parse(
+        read(manifest, "manifest")?,
+        read(widgets, "widget seed")?,
+        hub,
+    )
 }
 
 /// Validates parsed seeds for `hub`.
@@ -71,24 +80,37 @@ pub fn parse(manifest: Value, widgets: Value, hub: &str) -> Result<Seeds, Error>
     }
     let m_hub = text(&manifest, "hub", "manifest")?;
     if m_hub != hub {
-        return Err(bad(format!("manifest: hub is {m_hub:?}, the config names {hub:?}")));
+        return Err(bad(format!(
+            "manifest: hub is {m_hub:?}, the config names {hub:?}"
+        )));
     }
     let name = text(&manifest, "name", "manifest")?.to_string();
     text(&manifest, "version", "manifest")?;
-    let description = manifest.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+    let description = manifest
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let scopes: Vec<String> = manifest
         .get("scopes")
         .and_then(Value::as_array)
         .ok_or_else(|| bad("manifest: \"scopes\" must be a list"))?
         .iter()
-        .map(|s| s.as_str().map(String::from).ok_or_else(|| bad("manifest: scopes must be strings")))
+        .map(|s| {
+            s.as_str()
+                .map(String::from)
+                .ok_or_else(|| bad("manifest: scopes must be strings"))
+        })
         .collect::<Result<_, _>>()?;
     for need in [format!("hub:{hub}:read"), format!("hub:{hub}:write")] {
         if !scopes.contains(&need) {
             return Err(bad(format!("manifest: scopes must include {need}")));
         }
     }
-    if let Some(s) = scopes.iter().find(|s| !s.starts_with(&format!("hub:{hub}:"))) {
+    if let Some(s) = scopes
+        .iter()
+        .find(|s| !s.starts_with(&format!("hub:{hub}:")))
+    {
         return Err(bad(format!("manifest: scope {s:?} is outside hub {hub}")));
     }
     let vocab = |field: &str, needs_schema: bool| -> Result<Vec<String>, Error> {
@@ -101,13 +123,17 @@ pub fn parse(manifest: Value, widgets: Value, hub: &str) -> Result<Seeds, Error>
             let ctx = format!("manifest {field}[{i}]");
             let key = text(it, "key", &ctx)?;
             if !vocab_key(key) {
-                return Err(bad(format!("{ctx}: key {key:?} must start with \"ops.\" ([a-z0-9._-])")));
+                return Err(bad(format!(
+                    "{ctx}: key {key:?} must start with \"ops.\" ([a-z0-9._-])"
+                )));
             }
             if !seen.insert(key.to_string()) {
                 return Err(bad(format!("{ctx}: key {key:?} defined twice")));
             }
             if needs_schema && !it.get("schema").is_some_and(Value::is_object) {
-                return Err(bad(format!("{ctx}: \"schema\" must be a JSON schema object")));
+                return Err(bad(format!(
+                    "{ctx}: \"schema\" must be a JSON schema object"
+                )));
             }
             if !needs_schema {
                 text(it, "label", &ctx)?;
@@ -121,7 +147,9 @@ pub fn parse(manifest: Value, widgets: Value, hub: &str) -> Result<Seeds, Error>
 
     let w_hub = text(&widgets, "hub", "widget seed")?;
     if w_hub != hub {
-        return Err(bad(format!("widget seed: hub is {w_hub:?}, expected {hub:?}")));
+        return Err(bad(format!(
+            "widget seed: hub is {w_hub:?}, expected {hub:?}"
+        )));
     }
     let mut seen = BTreeSet::new();
     let mut list = Vec::new();
@@ -142,9 +170,14 @@ pub fn parse(manifest: Value, widgets: Value, hub: &str) -> Result<Seeds, Error>
         }
         let kind = text(w, "type", &ctx)?;
         if !widget_types.iter().any(|t| t == kind) {
-            return Err(bad(format!("{ctx}: type {kind:?} is not a widget type of the manifest")));
+            return Err(bad(format!(
+                "{ctx}: type {kind:?} is not a widget type of the manifest"
+            )));
         }
-        let config = w.get("config").cloned().unwrap_or(Value::Object(Default::default()));
+        let config = w
+            .get("config")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
         if !config.is_object() {
             return Err(bad(format!("{ctx}: \"config\" must be an object")));
         }
@@ -215,9 +248,13 @@ mod tests {
 
     fn shipped() -> (Value, Value) {
         let root = env!("CARGO_MANIFEST_DIR");
-        let m = std::fs::read_to_string(format!("{root}/seeds/ops-hub-manifest.draft.json")).unwrap();
+        let m =
+            std::fs::read_to_string(format!("{root}/seeds/ops-hub-manifest.draft.json")).unwrap();
         let w = std::fs::read_to_string(format!("{root}/seeds/ops-hub-widgets.seed.json")).unwrap();
-        (serde_json::from_str(&m).unwrap(), serde_json::from_str(&w).unwrap())
+        (
+            serde_json::from_str(&m).unwrap(),
+            serde_json::from_str(&w).unwrap(),
+        )
     }
 
     #[test]
@@ -234,11 +271,20 @@ mod tests {
         let (m, w) = shipped();
         let mut w2 = w.clone();
         w2["widgets"][0]["type"] = json!("ops.nope");
-        assert!(parse(m.clone(), w2, "ops-hub").unwrap_err().to_string().contains("not a widget type"));
+        assert!(parse(m.clone(), w2, "ops-hub")
+            .unwrap_err()
+            .to_string()
+            .contains("not a widget type"));
         let mut m2 = m.clone();
         m2["eventTypes"][0]["key"] = json!("gitea.readiness");
-        assert!(parse(m2, w.clone(), "ops-hub").unwrap_err().to_string().contains("must start with"));
-        assert_eq!(parse(json!([1]), w.clone(), "ops-hub").unwrap_err().code(), "seed-invalid");
+        assert!(parse(m2, w.clone(), "ops-hub")
+            .unwrap_err()
+            .to_string()
+            .contains("must start with"));
+        assert_eq!(
+            parse(json!([1]), w.clone(), "ops-hub").unwrap_err().code(),
+            "seed-invalid"
+        );
         assert!(parse(m, w, "other-hub").is_err());
     }
 
@@ -248,7 +294,8 @@ mod tests {
         let mut s = String::new();
         canonical(&a, &mut s);
         assert_eq!(s, r#"{"a":{"x":null,"y":[1,"x"]},"b":1}"#);
-        let b: Value = serde_json::from_str("{ \"a\" : {\"y\":[1,\"x\"],\"x\":null}, \"b\":1 }").unwrap();
+        let b: Value =
+            serde_json::from_str("{ \"a\" : {\"y\":[1,\"x\"],\"x\":null}, \"b\":1 }").unwrap();
         assert_eq!(digest(&a), digest(&b));
     }
 }

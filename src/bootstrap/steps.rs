@@ -34,11 +34,17 @@ pub fn gate(client: &Client, report: &mut Report) -> Result<(), Error> {
     let r = (|| {
         let h = client.health()?;
         if h["status"] != "ok" {
-            return Err(Error::InterhubProtocol(format!("health says {}", crate::audit::escape_untrusted(&h["status"].to_string(), 40))));
+            return Err(Error::InterhubProtocol(format!(
+                "health says {}",
+                crate::audit::escape_untrusted(&h["status"].to_string(), 40)
+            )));
         }
         let version = h["apiVersion"].as_str().unwrap_or("");
         if !version.starts_with("2.") {
-            return Err(Error::InterhubProtocol(format!("API version {:?} is not 2.x", crate::audit::escape_untrusted(version, 20))));
+            return Err(Error::InterhubProtocol(format!(
+                "API version {:?} is not 2.x",
+                crate::audit::escape_untrusted(version, 20)
+            )));
         }
         for r in Registry::ALL {
             client.registry(r)?;
@@ -62,7 +68,9 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         None => match client.create_hub(hub, &seeds.name, &seeds.description)? {
             Created::New(h) => Ok((Status::Created, Some(h.id), true)),
             Created::Exists => {
-                let h = client.get_hub(hub)?.ok_or_else(|| Error::InterhubProtocol("hub exists but cannot be read".into()))?;
+                let h = client.get_hub(hub)?.ok_or_else(|| {
+                    Error::InterhubProtocol("hub exists but cannot be read".into())
+                })?;
                 Ok((Status::Reused, Some(h.id), true))
             }
         },
@@ -72,28 +80,55 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
     ctx.signals.checkpoint("manifest")?;
     let t = Instant::now();
     let r = (|| {
-        let list = if hub_exists { client.list_manifests(hub)? } else { Vec::new() };
-        if let Some(m) = list.iter().find(|m| m.digest == seeds.digest && m.status == "active") {
+        let list = if hub_exists {
+            client.list_manifests(hub)?
+        } else {
+            Vec::new()
+        };
+        if let Some(m) = list
+            .iter()
+            .find(|m| m.digest == seeds.digest && m.status == "active")
+        {
             return Ok((Status::Reused, Some(m.id.clone()), ()));
         }
         let known = list.iter().find(|m| m.digest == seeds.digest);
         if opts.plan {
-            let s = if known.is_some() { Status::WouldUpdate } else { Status::WouldCreate };
+            let s = if known.is_some() {
+                Status::WouldUpdate
+            } else {
+                Status::WouldCreate
+            };
             return Ok((s, known.map(|m| m.id.clone()), ()));
         }
         let (created, m) = client.post_manifest(hub, &seeds.manifest)?;
         if m.digest != seeds.digest {
-            return Err(Error::InterhubProtocol(format!("manifest digest {} differs from the draft's {}", crate::audit::escape_untrusted(&m.digest, 80), seeds.digest)));
+            return Err(Error::InterhubProtocol(format!(
+                "manifest digest {} differs from the draft's {}",
+                crate::audit::escape_untrusted(&m.digest, 80),
+                seeds.digest
+            )));
         }
         client.activate_manifest(hub, &m.id)?;
-        Ok((if created { Status::Created } else { Status::Updated }, Some(m.id), ()))
+        Ok((
+            if created {
+                Status::Created
+            } else {
+                Status::Updated
+            },
+            Some(m.id),
+            (),
+        ))
     })();
     report.step("manifest", t, r)?;
 
     ctx.signals.checkpoint("consumer")?;
     let t = Instant::now();
     let find = || -> Result<Option<String>, Error> {
-        Ok(client.list_consumers(hub)?.into_iter().find(|c| c.name == ctx.consumer_name && c.hub == hub).map(|c| c.id))
+        Ok(client
+            .list_consumers(hub)?
+            .into_iter()
+            .find(|c| c.name == ctx.consumer_name && c.hub == hub)
+            .map(|c| c.id))
     };
     let r = (|| {
         if hub_exists {
@@ -107,7 +142,9 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         match client.create_consumer(ctx.consumer_name, hub, &seeds.scopes)? {
             Created::New(c) => Ok((Status::Created, Some(c.id.clone()), Some(c.id))),
             Created::Exists => {
-                let id = find()?.ok_or_else(|| Error::InterhubProtocol("consumer exists but is not listed".into()))?;
+                let id = find()?.ok_or_else(|| {
+                    Error::InterhubProtocol("consumer exists but is not listed".into())
+                })?;
                 Ok((Status::Reused, Some(id.clone()), Some(id)))
             }
         }
@@ -122,8 +159,19 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
             report.step("runtime-key", t, Ok((Status::WouldCreate, None, None)))?
         }
         Some(cid) => {
-            let req = KeyRequest { consumer_id: cid, supplied: ctx.supplied_key.take(), rotate: opts.rotate, plan: opts.plan, who: ctx.who };
-            let r = runtime_key::ensure(ctx.store, client as &dyn KeyApi, req, &mut report.runtime_key);
+            let req = KeyRequest {
+                consumer_id: cid,
+                supplied: ctx.supplied_key.take(),
+                rotate: opts.rotate,
+                plan: opts.plan,
+                who: ctx.who,
+            };
+            let r = runtime_key::ensure(
+                ctx.store,
+                client as &dyn KeyApi,
+                req,
+                &mut report.runtime_key,
+            );
             let r = r.map(|tok| {
                 let s = match report.runtime_key.status {
                     Some("created") => Status::Created,
@@ -140,7 +188,13 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
 
     ctx.signals.checkpoint("widgets")?;
     let t = Instant::now();
-    let r = widgets(client, seeds, token.as_ref(), opts.plan, &mut report.widgets);
+    let r = widgets(
+        client,
+        seeds,
+        token.as_ref(),
+        opts.plan,
+        &mut report.widgets,
+    );
     report.step("widgets", t, r)?;
 
     ctx.signals.checkpoint("event")?;
@@ -149,7 +203,9 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         if opts.skip_event {
             return Ok((Status::Skipped, None, ()));
         }
-        let Some(token) = &token else { return Ok((Status::WouldCreate, None, ())) };
+        let Some(token) = &token else {
+            return Ok((Status::WouldCreate, None, ()));
+        };
         if opts.plan {
             // Idempotent by key: a real run posts it at most once.
             return Ok((Status::WouldCreate, Some(event_key(seeds)), ()));
@@ -161,7 +217,15 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
                         "details": format!("ops-hub bootstrap on {}", ctx.who.host)},
         });
         let (created, id) = client.post_event(hub, &event, &event_key(seeds), token)?;
-        Ok((if created { Status::Created } else { Status::Unchanged }, Some(id), ()))
+        Ok((
+            if created {
+                Status::Created
+            } else {
+                Status::Unchanged
+            },
+            Some(id),
+            (),
+        ))
     })();
     report.step("event", t, r)?;
 
@@ -170,21 +234,43 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
     let r = validate(client, seeds, ctx.store, consumer_id.as_deref(), opts.plan).map(|v| {
         let ok = v["ok"] == true;
         report.validation = Some(v);
-        (if ok { Status::Unchanged } else { Status::Failed }, None, ok)
+        (
+            if ok {
+                Status::Unchanged
+            } else {
+                Status::Failed
+            },
+            None,
+            ok,
+        )
     });
     let ok = report.step("validation", t, r)?;
     if !ok && !opts.plan {
-        return Err(Error::ValidationFailed(format!("{}", report.validation.as_ref().map(|v| v["failed"].to_string()).unwrap_or_default())));
+        let failed = report.validation.as_ref().map(|v| v["failed"].to_string());
+        return Err(Error::ValidationFailed(format!(
+            "failed: {}",
+            failed.unwrap_or_default()
+        )));
     }
     Ok(())
 }
 
 /// The stable `Idempotency-Key` of the readiness event (per manifest digest).
 pub fn event_key(seeds: &Seeds) -> String {
-    format!("ops-warden-{}-gitea-readiness-{}", seeds.hub, &seeds.digest[7..7 + 16])
+    format!(
+        "ops-warden-{}-gitea-readiness-{}",
+        seeds.hub,
+        &seeds.digest[7..7 + 16]
+    )
 }
 
-fn widgets(client: &Client, seeds: &Seeds, token: Option<&Secret>, plan: bool, out: &mut Vec<WidgetReport>) -> Result<(Status, Option<String>, ()), Error> {
+fn widgets(
+    client: &Client,
+    seeds: &Seeds,
+    token: Option<&Secret>,
+    plan: bool,
+    out: &mut Vec<WidgetReport>,
+) -> Result<(Status, Option<String>, ()), Error> {
     let current = match token {
         Some(t) => client.list_widgets(&seeds.hub, t)?,
         None => Vec::new(),
@@ -192,7 +278,8 @@ fn widgets(client: &Client, seeds: &Seeds, token: Option<&Secret>, plan: bool, o
     let mut changed = 0;
     for w in &seeds.widgets {
         let have = current.iter().find(|c| c.key == w.key);
-        let same = have.is_some_and(|c| c.kind == w.kind && c.title == w.title && c.config == w.config);
+        let same =
+            have.is_some_and(|c| c.kind == w.kind && c.title == w.title && c.config == w.config);
         let (status, id) = match (have, same, plan, token) {
             (Some(c), true, _, _) => (Status::Unchanged, Some(c.id.clone())),
             (Some(c), false, true, _) => (Status::WouldUpdate, Some(c.id.clone())),
@@ -200,31 +287,67 @@ fn widgets(client: &Client, seeds: &Seeds, token: Option<&Secret>, plan: bool, o
             (_, _, false, Some(t)) => {
                 let (created, got) = client.put_widget(&seeds.hub, w, t)?;
                 changed += 1;
-                (if created { Status::Created } else { Status::Updated }, Some(got.id))
+                (
+                    if created {
+                        Status::Created
+                    } else {
+                        Status::Updated
+                    },
+                    Some(got.id),
+                )
             }
         };
-        out.push(WidgetReport { key: w.key.clone(), status, id });
+        out.push(WidgetReport {
+            key: w.key.clone(),
+            status,
+            id,
+        });
     }
-    let status = if changed > 0 { Status::Updated } else if plan && out.iter().any(|w| w.status != Status::Unchanged) { Status::WouldUpdate } else { Status::Unchanged };
+    let status = if changed > 0 {
+        Status::Updated
+    } else if plan && out.iter().any(|w| w.status != Status::Unchanged) {
+        Status::WouldUpdate
+    } else {
+        Status::Unchanged
+    };
     Ok((status, Some(format!("{} widgets", out.len())), ()))
 }
 
 /// The runbook's validation: ops vocabulary in the registries, the hub in
 /// hub-registry, and the *stored* runtime key mints a token.
-pub fn validate(client: &Client, seeds: &Seeds, store: &dyn RuntimeStore, consumer_id: Option<&str>, plan: bool) -> Result<Value, Error> {
+pub fn validate(
+    client: &Client,
+    seeds: &Seeds,
+    store: &dyn RuntimeStore,
+    consumer_id: Option<&str>,
+    plan: bool,
+) -> Result<Value, Error> {
     let keys_in = |r: Registry| -> Result<Vec<String>, Error> {
-        Ok(client.registry(r)?.iter().filter(|i| i["owner"] == seeds.hub.as_str()).filter_map(|i| i["key"].as_str().map(String::from)).collect())
+        Ok(client
+            .registry(r)?
+            .iter()
+            .filter(|i| i["owner"] == seeds.hub.as_str())
+            .filter_map(|i| i["key"].as_str().map(String::from))
+            .collect())
     };
-    let missing = |want: &[String], have: &[String]| -> Vec<String> { want.iter().filter(|k| !have.contains(k)).cloned().collect() };
+    let missing = |want: &[String], have: &[String]| -> Vec<String> {
+        want.iter().filter(|k| !have.contains(k)).cloned().collect()
+    };
     let wt = missing(&seeds.widget_types, &keys_in(Registry::WidgetTypes)?);
     let et = missing(&seeds.event_types, &keys_in(Registry::EventTypes)?);
-    let ac = missing(&seeds.annotation_categories, &keys_in(Registry::AnnotationCategories)?);
-    let in_registry = client
-        .registry(Registry::HubRegistry)?
-        .iter()
-        .any(|h| h["slug"] == seeds.hub.as_str() && h["status"] == "active" && h["manifestDigest"] == seeds.digest.as_str());
+    let ac = missing(
+        &seeds.annotation_categories,
+        &keys_in(Registry::AnnotationCategories)?,
+    );
+    let in_registry = client.registry(Registry::HubRegistry)?.iter().any(|h| {
+        h["slug"] == seeds.hub.as_str()
+            && h["status"] == "active"
+            && h["manifestDigest"] == seeds.digest.as_str()
+    });
     let stored = store.read_runtime_key()?;
-    let consumer = consumer_id.map(String::from).or_else(|| stored.as_ref().and_then(|s| s.client_id.clone()));
+    let consumer = consumer_id
+        .map(String::from)
+        .or_else(|| stored.as_ref().and_then(|s| s.client_id.clone()));
     let token = match (&stored, &consumer) {
         (Some(s), Some(c)) => match client.token(c, &s.key) {
             Ok(_) => "ok",

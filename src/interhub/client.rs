@@ -91,7 +91,15 @@ impl Client {
     }
 
     /// One request with bounded retries when `idempotent`.
-    fn call(&self, method: Method, path: &str, auth: Auth, body: Body, idem_key: Option<&str>, idempotent: bool) -> Result<Answer, Error> {
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth,
+        body: Body,
+        idem_key: Option<&str>,
+        idempotent: bool,
+    ) -> Result<Answer, Error> {
         let url = format!("{}{path}", self.base);
         if method != Method::GET {
             *self.writes.lock().unwrap() += 1;
@@ -99,11 +107,16 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             let result = self.rt.block_on(async {
-                let mut req = self.http.request(method.clone(), &url).header("Accept", "application/json");
+                let mut req = self
+                    .http
+                    .request(method.clone(), &url)
+                    .header("Accept", "application/json");
                 req = match &auth {
                     Auth::None => req,
                     Auth::Operator => {
-                        let k = self.operator.as_ref().ok_or_else(|| Error::Internal("no operator key for an admin route".into()))?;
+                        let k = self.operator.as_ref().ok_or_else(|| {
+                            Error::Internal("no operator key for an admin route".into())
+                        })?;
                         req.bearer_auth(k.expose())
                     }
                     Auth::Access(t) => req.bearer_auth(t.expose()),
@@ -126,22 +139,34 @@ impl Client {
                 let mut buf = Vec::new();
                 while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e, path))? {
                     if buf.len() + chunk.len() > MAX_BODY {
-                        return Err(Error::InterhubProtocol(format!("{path}: answer larger than {MAX_BODY} bytes")));
+                        return Err(Error::InterhubProtocol(format!(
+                            "{path}: answer larger than {MAX_BODY} bytes"
+                        )));
                     }
                     buf.extend_from_slice(&chunk);
                 }
-                let body = if buf.is_empty() { Value::Null } else {
-                    serde_json::from_slice(&buf).map_err(|_| Error::InterhubProtocol(format!("{path}: answer is not JSON (HTTP {})", status.as_u16())))?
+                let body = if buf.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&buf).map_err(|_| {
+                        Error::InterhubProtocol(format!(
+                            "{path}: answer is not JSON (HTTP {})",
+                            status.as_u16()
+                        ))
+                    })?
                 };
                 Ok((Answer { status, body }, retry_after))
             });
             let transient = match &result {
-                Ok((a, _)) => a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error(),
+                Ok((a, _)) => {
+                    a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error()
+                }
                 Err(Error::InterhubUnreachable(_)) | Err(Error::InterhubTimeout(_)) => true,
                 Err(_) => false,
             };
             // 429 means "not processed": safe to retry even a non-idempotent call.
-            let rate_limited = matches!(&result, Ok((a, _)) if a.status == StatusCode::TOO_MANY_REQUESTS);
+            let rate_limited =
+                matches!(&result, Ok((a, _)) if a.status == StatusCode::TOO_MANY_REQUESTS);
             if transient && (idempotent || rate_limited) && attempt < self.retries {
                 attempt += 1;
                 let wait = match &result {
@@ -164,7 +189,11 @@ impl Client {
         }
         let detail = match &a.body["error"] {
             Value::Object(e) => {
-                let mut d = format!("{} {}", e.get("code").and_then(Value::as_str).unwrap_or(""), e.get("message").and_then(Value::as_str).unwrap_or(""));
+                let mut d = format!(
+                    "{} {}",
+                    e.get("code").and_then(Value::as_str).unwrap_or(""),
+                    e.get("message").and_then(Value::as_str).unwrap_or("")
+                );
                 if let Some(details) = e.get("details") {
                     d.push_str(&format!(" {details}"));
                 }
@@ -173,7 +202,9 @@ impl Client {
             Value::String(s) => self.scrub(s),
             _ => String::new(),
         };
-        let m = format!("{path}: HTTP {code} {detail}").trim_end().to_string();
+        let m = format!("{path}: HTTP {code} {detail}")
+            .trim_end()
+            .to_string();
         Err(match code {
             401 => Error::InterhubAuth(m),
             403 => Error::InterhubForbidden(m),
@@ -184,11 +215,34 @@ impl Client {
     }
 
     fn parse<T: serde::de::DeserializeOwned>(v: Value, path: &str) -> Result<T, Error> {
-        serde_json::from_value(v).map_err(|e| Error::InterhubProtocol(format!("{path}: unexpected answer shape: {e}")))
+        serde_json::from_value(v)
+            .map_err(|e| Error::InterhubProtocol(format!("{path}: unexpected answer shape: {e}")))
     }
 
     fn items<T: serde::de::DeserializeOwned>(a: Answer, path: &str) -> Result<Vec<T>, Error> {
         Self::parse(a.body.get("items").cloned().unwrap_or(Value::Null), path)
+    }
+
+    /// An admin create: 201 with the object, or 409 when it exists already
+    /// (a create that raced another writer; the caller re-reads).
+    fn admin_create<T: serde::de::DeserializeOwned>(
+        &self,
+        p: &str,
+        body: &Value,
+    ) -> Result<Created<T>, Error> {
+        let a = self.call(
+            Method::POST,
+            p,
+            Auth::Operator,
+            Body::Json(body),
+            None,
+            true,
+        )?;
+        let a = self.expect(a, p, &[201, 409])?;
+        if a.status == StatusCode::CONFLICT {
+            return Ok(Created::Exists);
+        }
+        Self::parse(a.body, p).map(Created::New)
     }
 
     // ---- public ----
@@ -212,7 +266,11 @@ impl Client {
     /// `GET /api/v2/admin/hubs/{slug}`
     pub fn get_hub(&self, slug: &str) -> Result<Option<Hub>, Error> {
         let p = format!("/api/v2/admin/hubs/{slug}");
-        let a = self.expect(self.call(Method::GET, &p, Auth::Operator, Body::Empty, None, true)?, &p, &[200, 404])?;
+        let a = self.expect(
+            self.call(Method::GET, &p, Auth::Operator, Body::Empty, None, true)?,
+            &p,
+            &[200, 404],
+        )?;
         if a.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -220,14 +278,14 @@ impl Client {
     }
 
     /// `POST /api/v2/admin/hubs`
-    pub fn create_hub(&self, slug: &str, name: &str, description: &str) -> Result<Created<Hub>, Error> {
-        let p = "/api/v2/admin/hubs";
+    pub fn create_hub(
+        &self,
+        slug: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<Created<Hub>, Error> {
         let body = json!({"slug": slug, "name": name, "description": description});
-        let a = self.expect(self.call(Method::POST, p, Auth::Operator, Body::Json(&body), None, true)?, p, &[201, 409])?;
-        if a.status == StatusCode::CONFLICT {
-            return Ok(Created::Exists);
-        }
-        Self::parse(a.body, p).map(Created::New)
+        self.admin_create("/api/v2/admin/hubs", &body)
     }
 
     /// `GET /api/v2/admin/hubs/{slug}/manifests`
@@ -240,7 +298,18 @@ impl Client {
     /// `POST /api/v2/admin/hubs/{slug}/manifests` (same digest again: 200, same manifest).
     pub fn post_manifest(&self, slug: &str, doc: &Value) -> Result<(bool, Manifest), Error> {
         let p = format!("/api/v2/admin/hubs/{slug}/manifests");
-        let a = self.expect(self.call(Method::POST, &p, Auth::Operator, Body::Json(doc), None, true)?, &p, &[200, 201])?;
+        let a = self.expect(
+            self.call(
+                Method::POST,
+                &p,
+                Auth::Operator,
+                Body::Json(doc),
+                None,
+                true,
+            )?,
+            &p,
+            &[200, 201],
+        )?;
         let created = a.status == StatusCode::CREATED;
         Ok((created, Self::parse(a.body, &p)?))
     }
@@ -260,14 +329,14 @@ impl Client {
     }
 
     /// `POST /api/v2/admin/api-consumers`
-    pub fn create_consumer(&self, name: &str, hub: &str, scopes: &[String]) -> Result<Created<Consumer>, Error> {
-        let p = "/api/v2/admin/api-consumers";
+    pub fn create_consumer(
+        &self,
+        name: &str,
+        hub: &str,
+        scopes: &[String],
+    ) -> Result<Created<Consumer>, Error> {
         let body = json!({"name": name, "hub": hub, "scopes": scopes});
-        let a = self.expect(self.call(Method::POST, p, Auth::Operator, Body::Json(&body), None, true)?, p, &[201, 409])?;
-        if a.status == StatusCode::CONFLICT {
-            return Ok(Created::Exists);
-        }
-        Self::parse(a.body, p).map(Created::New)
+        self.admin_create("/api/v2/admin/api-consumers", &body)
     }
 
     // ---- hub-scoped (access token) ----
@@ -275,25 +344,67 @@ impl Client {
     /// `GET /api/v2/hubs/{slug}/widgets`
     pub fn list_widgets(&self, slug: &str, token: &Secret) -> Result<Vec<Widget>, Error> {
         let p = format!("/api/v2/hubs/{slug}/widgets");
-        let a = self.call(Method::GET, &p, Auth::Access(token), Body::Empty, None, true)?;
+        let a = self.call(
+            Method::GET,
+            &p,
+            Auth::Access(token),
+            Body::Empty,
+            None,
+            true,
+        )?;
         Self::items(self.expect(a, &p, &[200])?, &p)
     }
 
     /// `PUT /api/v2/hubs/{slug}/widgets/{key}`: true when created.
-    pub fn put_widget(&self, slug: &str, w: &crate::bootstrap::seeds::Widget, token: &Secret) -> Result<(bool, Widget), Error> {
+    pub fn put_widget(
+        &self,
+        slug: &str,
+        w: &crate::bootstrap::seeds::Widget,
+        token: &Secret,
+    ) -> Result<(bool, Widget), Error> {
         let p = format!("/api/v2/hubs/{slug}/widgets/{}", w.key);
         let body = json!({"type": w.kind, "title": w.title, "config": w.config});
-        let a = self.expect(self.call(Method::PUT, &p, Auth::Access(token), Body::Json(&body), None, true)?, &p, &[200, 201])?;
+        let a = self.expect(
+            self.call(
+                Method::PUT,
+                &p,
+                Auth::Access(token),
+                Body::Json(&body),
+                None,
+                true,
+            )?,
+            &p,
+            &[200, 201],
+        )?;
         let created = a.status == StatusCode::CREATED;
         Ok((created, Self::parse(a.body, &p)?))
     }
 
     /// `POST /api/v2/hubs/{slug}/events` with a stable `Idempotency-Key`:
     /// true when created (201), false when the key was seen before (200).
-    pub fn post_event(&self, slug: &str, event: &Value, idem_key: &str, token: &Secret) -> Result<(bool, String), Error> {
+    pub fn post_event(
+        &self,
+        slug: &str,
+        event: &Value,
+        idem_key: &str,
+        token: &Secret,
+    ) -> Result<(bool, String), Error> {
         let p = format!("/api/v2/hubs/{slug}/events");
-        let a = self.expect(self.call(Method::POST, &p, Auth::Access(token), Body::Json(event), Some(idem_key), true)?, &p, &[200, 201])?;
-        let id = a.body["id"].as_str().ok_or_else(|| Error::InterhubProtocol(format!("{p}: no event id")))?;
+        let a = self.expect(
+            self.call(
+                Method::POST,
+                &p,
+                Auth::Access(token),
+                Body::Json(event),
+                Some(idem_key),
+                true,
+            )?,
+            &p,
+            &[200, 201],
+        )?;
+        let id = a.body["id"]
+            .as_str()
+            .ok_or_else(|| Error::InterhubProtocol(format!("{p}: no event id")))?;
         Ok((a.status == StatusCode::CREATED, id.to_string()))
     }
 }
@@ -303,16 +414,26 @@ impl KeyApi for Client {
     /// second attempt could create a second display-once key.
     fn create_key(&self, consumer_id: &str) -> Result<NewKey, Error> {
         let p = format!("/api/v2/admin/api-consumers/{consumer_id}/keys");
-        let a = self.expect(self.call(Method::POST, &p, Auth::Operator, Body::Empty, None, false)?, &p, &[201])?;
+        let a = self.expect(
+            self.call(Method::POST, &p, Auth::Operator, Body::Empty, None, false)?,
+            &p,
+            &[201],
+        )?;
         let key = match a.body.get("key") {
             Some(Value::String(k)) => Secret::new(k.clone()),
-            _ => return Err(Error::InterhubProtocol(format!("{p}: no key in the answer"))),
+            _ => {
+                return Err(Error::InterhubProtocol(format!(
+                    "{p}: no key in the answer"
+                )))
+            }
         };
         self.remember(&key);
         let field = |k: &str| a.body.get(k).and_then(Value::as_str).map(String::from);
         match (field("id"), field("prefix")) {
             (Some(id), Some(prefix)) => Ok(NewKey { id, prefix, key }),
-            _ => Err(Error::InterhubProtocol(format!("{p}: key answer lacks id or prefix"))),
+            _ => Err(Error::InterhubProtocol(format!(
+                "{p}: key answer lacks id or prefix"
+            ))),
         }
     }
 
@@ -335,11 +456,19 @@ impl KeyApi for Client {
         let p = "/api/v2/token";
         self.remember(key);
         let scope = "framework:read hub:ops-hub:read hub:ops-hub:write";
-        let form = [("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", key.expose()), ("scope", scope)];
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", key.expose()),
+            ("scope", scope),
+        ];
         let a = self.call(Method::POST, p, Auth::None, Body::Form(&form), None, true)?;
         if a.status == StatusCode::UNAUTHORIZED || a.status == StatusCode::BAD_REQUEST {
             let why = a.body["error"].as_str().unwrap_or("invalid_client");
-            return Err(Error::RuntimeKeyInvalid(format!("{p}: {}", self.scrub(why))));
+            return Err(Error::RuntimeKeyInvalid(format!(
+                "{p}: {}",
+                self.scrub(why)
+            )));
         }
         let a = self.expect(a, p, &[200])?;
         match a.body.get("access_token") {
@@ -372,7 +501,12 @@ pub enum Registry {
 }
 
 impl Registry {
-    pub const ALL: [Registry; 4] = [Registry::WidgetTypes, Registry::EventTypes, Registry::AnnotationCategories, Registry::HubRegistry];
+    pub const ALL: [Registry; 4] = [
+        Registry::WidgetTypes,
+        Registry::EventTypes,
+        Registry::AnnotationCategories,
+        Registry::HubRegistry,
+    ];
 
     fn route(self) -> &'static str {
         match self {

@@ -65,17 +65,28 @@ pub enum Created<T> {
 
 /// The runtime key's public prefix (`ihk_1a2b3c4d`), the only part ever shown.
 pub fn key_prefix(key: &str) -> String {
-    key.split('.').next().unwrap_or("").chars().take(24).collect()
+    key.split('.')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(24)
+        .collect()
 }
 
 /// Whether a runtime key has the contract's shape.
 pub fn key_shape_ok(key: &str) -> bool {
-    let Some((prefix, rest)) = key.split_once('.') else { return false };
+    let Some((prefix, rest)) = key.split_once('.') else {
+        return false;
+    };
     prefix.len() == 12
         && prefix.starts_with("ihk_")
-        && prefix[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && prefix[4..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && rest.len() == 43
-        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The key operations of the critical section, as a seam (the client is the
@@ -98,6 +109,8 @@ mod tests {
         assert!(key_shape_ok(k));
         assert_eq!(key_prefix(k), "ihk_1a2b3c4d");
         assert!(!key_shape_ok("ihk_1a2b3c4d"));
-        assert!(!key_shape_ok("ihk_1A2B3C4D.abcdefghijABCDEFGHIJ0123456789-_abcdefghijk"));
+        assert!(!key_shape_ok(
+            "ihk_1A2B3C4D.abcdefghijABCDEFGHIJ0123456789-_abcdefghijk"
+        ));
     }
 }

@@ -39,12 +39,43 @@ impl Lab {
         let sim = Sim::start(&fx, OPERATOR_KEY);
         fx.keygen(&["-t", "ed25519", "-f", "lane-ca"]);
         fx.keygen(&["-t", "ed25519", "-f", "user"]);
-        let cert = fx.sign("lane-ca", "user", &["-I", "agt-test-interhub-bootstrap", "-n", "agt-interhub-bootstrap", "-V", "-1m:+10m", "-O", "clear"]);
+        let cert = fx.sign(
+            "lane-ca",
+            "user",
+            &[
+                "-I",
+                "agt-test-interhub-bootstrap",
+                "-n",
+                "agt-interhub-bootstrap",
+                "-V",
+                "-1m:+10m",
+                "-O",
+                "clear",
+            ],
+        );
         let cert_line = std::fs::read_to_string(&cert).unwrap();
-        let auth_info = fx.write("sshauth", &format!("publickey {}\n", cert_line.split_whitespace().take(2).collect::<Vec<_>>().join(" ")), 0o600);
+        let auth_info = fx.write(
+            "sshauth",
+            &format!(
+                "publickey {}\n",
+                cert_line
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            0o600,
+        );
         let audit = fx.mkdir("log", 0o750).join("audit.jsonl");
         fx.mkdir("state", 0o700);
-        let mut lab = Lab { fx, bao, sim, config: PathBuf::new(), auth_info, audit };
+        let mut lab = Lab {
+            fx,
+            bao,
+            sim,
+            config: PathBuf::new(),
+            auth_info,
+            audit,
+        };
         lab.config = lab.write_config("ops-warden.toml", &LabOptions::default());
         lab
     }
@@ -55,7 +86,11 @@ impl Lab {
             Some(s) => fx.mkdir(s, 0o700),
             None => fx.path("state"),
         };
-        let runner = if o.runner.is_empty() { "kind = \"native\"".to_string() } else { o.runner.clone() };
+        let runner = if o.runner.is_empty() {
+            "kind = \"native\"".to_string()
+        } else {
+            o.runner.clone()
+        };
         fx.write(
             name,
             &format!(
@@ -124,13 +159,21 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
         }
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let d = &v["data"]["data"];
-        Some((d["OPS_HUB_KEY"].as_str()?.to_string(), d["OPS_HUB_CLIENT_ID"].as_str().unwrap_or("").to_string()))
+        Some((
+            d["OPS_HUB_KEY"].as_str()?.to_string(),
+            d["OPS_HUB_CLIENT_ID"].as_str().unwrap_or("").to_string(),
+        ))
     }
 
     /// Every secret of this lab, for output scans.
     pub fn secrets(&self) -> Vec<String> {
         let mut v = vec![OPERATOR_KEY.to_string()];
-        v.push(std::fs::read_to_string(self.fx.path("approle/secret_id")).unwrap().trim().to_string());
+        v.push(
+            std::fs::read_to_string(self.fx.path("approle/secret_id"))
+                .unwrap()
+                .trim()
+                .to_string(),
+        );
         if let Some((k, _)) = self.stored_key() {
             v.push(k);
         }
@@ -142,7 +185,14 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
         let live = self.sim.active_keys();
         assert_eq!(live.len(), 1, "exactly one live key: {live:?}");
         let (key, client) = self.stored_key().expect("a key is stored in OpenBao");
-        assert!(key.starts_with(live[0]["prefix"].as_str().unwrap()), "the live key is the stored key");
-        assert_eq!(self.sim.token_status(&client, &key), 200, "the stored key mints a token");
+        assert!(
+            key.starts_with(live[0]["prefix"].as_str().unwrap()),
+            "the live key is the stored key"
+        );
+        assert_eq!(
+            self.sim.token_status(&client, &key),
+            200,
+            "the stored key mints a token"
+        );
     }
 }

@@ -45,11 +45,22 @@ impl Sim {
             assert!(Instant::now() < deadline, "simulator did not start");
             std::thread::sleep(Duration::from_millis(20));
         };
-        Sim { port, base: format!("http://127.0.0.1:{port}"), request_log, child }
+        Sim {
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            request_log,
+            child,
+        }
     }
 
     /// A plain HTTP/1.1 request (Connection: close); returns status and JSON body.
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let data = body.map(|b| b.to_string()).unwrap_or_default();
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", data.len());
@@ -79,7 +90,13 @@ impl Sim {
 
     /// Active keys (ids and prefixes only; the simulator never shows secrets here).
     pub fn active_keys(&self) -> Vec<Value> {
-        self.state()["keys"].as_array().unwrap().iter().filter(|k| k["status"] == "active").cloned().collect()
+        self.state()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["status"] == "active")
+            .cloned()
+            .collect()
     }
 
     pub fn fault(&self, f: Value) {
@@ -103,6 +120,22 @@ impl Sim {
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
         resp.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Waits until a request with `method` and a path ending in `suffix` arrived.
+    pub fn wait_for(&self, method: &str, suffix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .requests()
+            .iter()
+            .any(|r| r["method"] == method && r["path"].as_str().unwrap_or("").ends_with(suffix))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no {method} …{suffix} reached the simulator"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn requests(&self) -> Vec<Value> {
