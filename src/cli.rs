@@ -117,6 +117,9 @@ pub fn run() -> u8 {
             };
         }
     };
+    if !matches!(cli.command, Command::ForceCommand) {
+        init_host_logging();
+    }
     match cli.command {
         Command::ForceCommand => finish(crate::pipeline::force_command(&cli.config)),
         Command::Audit { action } => report(audit_cmd(&cli.config, action)),
@@ -176,6 +179,28 @@ fn seeds_cmd(action: SeedsCmd) -> Result<u8, Error> {
             Ok(exit::OK)
         }
     }
+}
+
+/// Diagnostics of host-side commands: WARN and up to stderr, with vaultrs and
+/// rustify (which log raw response bodies) and the HTTP stack switched off.
+/// Force-command mode installs nothing: its stderr belongs to the SSH client,
+/// and the level is never taken from `RUST_LOG` (a client could set it).
+fn init_host_logging() {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let targets = Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("vaultrs", LevelFilter::OFF)
+        .with_target("rustify", LevelFilter::OFF)
+        .with_target("reqwest", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::OFF)
+        .with_target("hyper_util", LevelFilter::OFF);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false);
+    let _ = tracing_subscriber::registry().with(layer).with(targets).try_init();
 }
 
 /// Writes one JSON document to stdout. A closed stdout (the caller hung up)
