@@ -200,7 +200,10 @@ fn init_host_logging() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(false);
-    let _ = tracing_subscriber::registry().with(layer).with(targets).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(targets)
+        .try_init();
 }
 
 /// Writes one JSON document to stdout. A closed stdout (the caller hung up)

@@ -89,3 +89,65 @@ fn from_rest(e: rustify::errors::ClientError, op: Op, path: &str) -> Error {
         _ => Error::OpenbaoServer(format!("unexpected answer on {path}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_precise_codes_and_only_transient_ones_retry() {
+        let e = |code, errs: &[&str], op| {
+            from_status(
+                code,
+                &errs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                op,
+                "secret/data/x",
+            )
+        };
+        assert_eq!(
+            e(503, &["Vault is sealed"], Op::Read).code(),
+            "openbao-sealed"
+        );
+        assert_eq!(
+            e(
+                400,
+                &["check-and-set parameter did not match the current version"],
+                Op::Write
+            )
+            .code(),
+            "openbao-cas-conflict"
+        );
+        assert_eq!(
+            e(400, &["invalid role or secret ID"], Op::Login).code(),
+            "openbao-auth-failed"
+        );
+        assert_eq!(
+            e(403, &["permission denied"], Op::Read).code(),
+            "openbao-read-denied"
+        );
+        assert_eq!(
+            e(403, &["permission denied"], Op::Write).code(),
+            "openbao-write-denied"
+        );
+        assert_eq!(e(404, &[], Op::Read).code(), "openbao-not-found");
+        for (code, retry) in [
+            (500, true),
+            (502, true),
+            (429, true),
+            (400, false),
+            (403, false),
+            (404, false),
+        ] {
+            assert_eq!(retryable(&e(code, &["x"], Op::Read)), retry, "HTTP {code}");
+        }
+        assert!(
+            !retryable(&Error::OpenbaoSealed),
+            "sealed is reported, not hammered"
+        );
+        assert!(retryable(&Error::OpenbaoUnreachable("x".into())));
+        assert!(
+            !retryable(&Error::OpenbaoTimeout("x".into())),
+            "a timeout already waited its full budget"
+        );
+    }
+}
