@@ -216,7 +216,13 @@ pub fn bootstrap(
                 )
             }
         };
-        openbao_out = json!({"runtime_key_path": ob.runtime_key.data_path(), "kv_version": report.runtime_key.kv_version, "token_revoked": bao.close().is_ok()});
+        let token_revoked = bao.close().is_ok();
+        openbao_out = json!({
+            "runtime_key_path": ob.runtime_key.data_path(),
+            "kv_version": report.runtime_key.kv_version,
+            "token_revoked": token_revoked,
+            "notes": bao.notes(),
+        });
         result
     })();
     let mut doc = serde_json::to_value(&report).unwrap_or(Value::Null);

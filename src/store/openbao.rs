@@ -61,6 +61,8 @@ pub struct OpenBao {
     cfg: OpenbaoConfig,
     owns_token: bool,
     closed: bool,
+    /// Non-fatal problems for the evidence (e.g. metadata not written).
+    notes: std::cell::RefCell<Vec<String>>,
 }
 
 impl OpenBao {
@@ -110,6 +112,7 @@ impl OpenBao {
             cfg: cfg.clone(),
             owns_token: false,
             closed: false,
+            notes: Default::default(),
         };
         bao.health()?;
         bao.login()?;
@@ -450,8 +453,16 @@ impl OpenBao {
             {
                 let e = from_client(e, Op::Write, &at.metadata_path());
                 tracing::warn!(code = e.code(), "custom metadata not written: {e}");
+                self.notes
+                    .borrow_mut()
+                    .push(format!("custom metadata not written ({})", e.code()));
             }
         }
+    }
+
+    /// Non-fatal problems met so far (for the evidence).
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.borrow().clone()
     }
 
     /// Revokes the login token (only one this session created).
