@@ -67,6 +67,31 @@ impl RunInfo {
     }
 }
 
+/// Largest `result` an audit record carries whole (records are capped at 16 KiB).
+const MAX_AUDIT_RESULT: usize = 8 << 10;
+
+/// The result as the audit log keeps it: the helper's output (which the
+/// evidence carries) only as a digest, and anything still too large as a
+/// summary with its digest, so a big answer can never make the append fail.
+fn audit_result(r: &Value) -> Value {
+    let mut r = r.clone();
+    if let Some(h) = r.get_mut("helper").and_then(|h| h.get_mut("output")) {
+        let text = h.to_string();
+        *h = json!({"sha256": crate::audit::sha256_hex(text.as_bytes()), "bytes": text.len()});
+    }
+    let text = r.to_string();
+    if text.len() <= MAX_AUDIT_RESULT {
+        return r;
+    }
+    json!({
+        "truncated": true,
+        "bytes": text.len(),
+        "sha256": crate::audit::sha256_hex(text.as_bytes()),
+        "runtime_key": r.get("runtime_key"),
+        "steps": r.get("steps").and_then(Value::as_array).map(|s| s.iter().map(|x| json!([x["step"], x["status"]])).collect::<Vec<_>>()),
+    })
+}
+
 /// The evidence being assembled.
 #[derive(Debug, Default)]
 pub struct Evidence {
@@ -119,7 +144,7 @@ impl Evidence {
             m.insert("error".into(), self.error_json());
             m.insert("duration_ms".into(), run.elapsed_ms().into());
             if let Some(r) = &self.result {
-                m.insert("result".into(), r.clone());
+                m.insert("result".into(), audit_result(r));
             }
         }
         m

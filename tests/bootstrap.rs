@@ -467,7 +467,8 @@ fn no_private_files_left(lab: &Lab) {
 
 #[test]
 fn the_helper_runner_stores_the_key_it_made() {
-    let (lab, cfg) = helper_lab("helper-ok", "", 60);
+    // A chatty helper: ~180 KB of output must not break the audit append.
+    let (lab, cfg) = helper_lab("helper-ok", ", \"--big-output\"", 60);
     let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
     let doc = evidence(&out);
     assert_schema(&doc);

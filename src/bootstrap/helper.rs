@@ -186,10 +186,10 @@ pub fn run(
         .and_then(|v| v.pointer("/consumer/id"))
         .and_then(Value::as_str)
         .map(String::from);
-    let json = match &parsed {
+    let json = bound(match &parsed {
         Some(v) => scrub_json(v, &scrub),
         None => Value::String(scrub(&String::from_utf8_lossy(&stdout))),
-    };
+    });
     let stderr_tail = {
         let t = scrub(&String::from_utf8_lossy(&stderr));
         let skip = t.chars().count().saturating_sub(300);
@@ -214,6 +214,44 @@ pub fn run(
         exit_code: status.and_then(|s| s.code()),
         failure,
     })
+}
+
+/// Most of the helper's output the evidence carries.
+const MAX_EVIDENCE_OUTPUT: usize = 16 << 10;
+
+/// Keeps the helper's output within bounds: whole when small; else only the
+/// contract's fields; else a truncated string.
+fn bound(v: Value) -> Value {
+    if v.to_string().len() <= MAX_EVIDENCE_OUTPUT {
+        return v;
+    }
+    const CONTRACT: [&str; 7] = [
+        "hub",
+        "manifest",
+        "consumer",
+        "runtimeKey",
+        "widgets",
+        "event",
+        "error",
+    ];
+    if let Value::Object(m) = &v {
+        let mut kept: serde_json::Map<String, Value> = m
+            .iter()
+            .filter(|(k, _)| CONTRACT.contains(&k.as_str()))
+            .map(|(k, x)| (k.clone(), x.clone()))
+            .collect();
+        kept.insert("truncated".into(), Value::Bool(true));
+        let kept = Value::Object(kept);
+        if kept.to_string().len() <= MAX_EVIDENCE_OUTPUT {
+            return kept;
+        }
+    }
+    let text: String = v
+        .to_string()
+        .chars()
+        .take(MAX_EVIDENCE_OUTPUT / 2)
+        .collect();
+    serde_json::json!({"truncated": true, "head": text})
 }
 
 /// Scrubs every string in the helper's JSON and caps its size.

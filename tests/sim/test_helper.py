@@ -4,7 +4,7 @@ implementing the interface in the contract (environment in, one JSON document
 out, a created key written to a 0600 file under TMPDIR). Used by the tests of
 ops-warden's helper runner against the simulator.
 
-argv: SEEDS_DIR [--fail-after-key] [--sleep N] [--print-key-in-stderr]
+argv: SEEDS_DIR [--fail-after-key] [--sleep N] [--print-key-in-stderr] [--big-output]
 """
 import json
 import os
@@ -90,6 +90,8 @@ def main():
         st, ev = call("POST", "/api/v2/hubs/ops-hub/events", {"type": "ops.gitea.readiness", "source": "helper", "payload": {"component": "gitea", "status": "ready"}},
                       token=token, headers={"Idempotency-Key": "helper-gitea-readiness"})
         out["event"] = {"id": ev["id"], "status": "created" if st == 201 else "unchanged"}
+    if "--big-output" in args:
+        out["notes"] = ["n" * 1500] * 120
     print(json.dumps(out))
 
 
