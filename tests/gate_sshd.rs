@@ -55,30 +55,12 @@ fn the_gate_through_real_sshd() {
 
     let long_ttl = host.cert(
         "lane-ca",
-        &[
-            "-I",
-            "agt-test-interhub-bootstrap",
-            "-n",
-            "agt-interhub-bootstrap",
-            "-V",
-            "-1m:+52w",
-            "-O",
-            "clear",
-        ],
+        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-1m:+52w", &[]),
     );
     refused(&long_ttl, &["whoami"], "cert-ttl-too-long");
     let bad_id = host.cert(
         "lane-ca",
-        &[
-            "-I",
-            "mallory",
-            "-n",
-            "agt-interhub-bootstrap",
-            "-V",
-            "-1m:+5m",
-            "-O",
-            "clear",
-        ],
+        &common::cert_opts("mallory", Some(common::PRINCIPAL), "-1m:+5m", &[]),
     );
     let doc = refused(&bad_id, &["whoami"], "key-id-mismatch");
     assert_eq!(
@@ -88,16 +70,7 @@ fn the_gate_through_real_sshd() {
     assert!(doc["caller"].is_null());
     let other = host.cert(
         "other-ca",
-        &[
-            "-I",
-            "agt-test-interhub-bootstrap",
-            "-n",
-            "agt-interhub-bootstrap",
-            "-V",
-            "-1m:+5m",
-            "-O",
-            "clear",
-        ],
+        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-1m:+5m", &[]),
     );
     refused(&other, &["whoami"], "ca-not-pinned");
     let pty = host.cert(
@@ -114,18 +87,12 @@ fn the_gate_through_real_sshd() {
     refused(&pty, &["whoami"], "extension-refused");
     let src = host.cert(
         "lane-ca",
-        &[
-            "-I",
-            "agt-test-interhub-bootstrap",
-            "-n",
-            "agt-interhub-bootstrap",
-            "-V",
+        &common::cert_opts(
+            common::KEY_ID,
+            Some(common::PRINCIPAL),
             "-1m:+5m",
-            "-O",
-            "clear",
-            "-O",
-            "source-address=127.0.0.2/32,10.0.0.0/8",
-        ],
+            &["-O", "source-address=127.0.0.2/32,10.0.0.0/8"],
+        ),
     );
     // sshd enforces source-address itself too; either refusal keeps the caller out.
     let out = host.ssh(&src, &["whoami"]);
@@ -160,16 +127,7 @@ fn the_gate_through_real_sshd() {
         .count();
     let expired = host.cert(
         "lane-ca",
-        &[
-            "-I",
-            "agt-test-interhub-bootstrap",
-            "-n",
-            "agt-interhub-bootstrap",
-            "-V",
-            "-2h:-1h",
-            "-O",
-            "clear",
-        ],
+        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-2h:-1h", &[]),
     );
     let out = host.ssh(&expired, &["whoami"]);
     assert_eq!(out.status.code(), Some(255), "ssh itself fails");

@@ -97,16 +97,7 @@ fn caller(fx: &Fixture) -> VerifiedCaller {
     let cert = fx.sign(
         "caller-ca",
         "caller",
-        &[
-            "-I",
-            "agt-test-interhub-bootstrap",
-            "-n",
-            "agt-interhub-bootstrap",
-            "-V",
-            "-1m:+5m",
-            "-O",
-            "clear",
-        ],
+        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-1m:+5m", &[]),
     );
     let cert = ssh_key::Certificate::from_openssh(&std::fs::read_to_string(cert).unwrap()).unwrap();
     let policy = CertPolicy {

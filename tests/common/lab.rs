@@ -42,16 +42,7 @@ impl Lab {
         let cert = fx.sign(
             "lane-ca",
             "user",
-            &[
-                "-I",
-                "agt-test-interhub-bootstrap",
-                "-n",
-                "agt-interhub-bootstrap",
-                "-V",
-                "-1m:+10m",
-                "-O",
-                "clear",
-            ],
+            &super::cert_opts(super::KEY_ID, Some(super::PRINCIPAL), "-1m:+10m", &[]),
         );
         let cert_line = std::fs::read_to_string(&cert).unwrap();
         let auth_info = fx.write(

@@ -139,6 +139,27 @@ impl Drop for Fixture {
     }
 }
 
+/// The lane's usual key id and principal.
+pub const KEY_ID: &str = "agt-test-interhub-bootstrap";
+pub const PRINCIPAL: &str = "agt-interhub-bootstrap";
+
+/// ssh-keygen signing options: key id, principals (`None`: none at all),
+/// validity interval, `-O clear` (no default extensions), then `extra`.
+pub fn cert_opts<'a>(
+    key_id: &'a str,
+    principals: Option<&'a str>,
+    validity: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut v = vec!["-I", key_id];
+    if let Some(p) = principals {
+        v.extend(["-n", p]);
+    }
+    v.extend(["-V", validity, "-O", "clear"]);
+    v.extend_from_slice(extra);
+    v
+}
+
 /// A free loopback TCP port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

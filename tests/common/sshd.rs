@@ -197,16 +197,7 @@ impl LaneHost {
     pub fn good_cert(&self) -> PathBuf {
         self.cert(
             "lane-ca",
-            &[
-                "-I",
-                "agt-test-interhub-bootstrap",
-                "-n",
-                "agt-interhub-bootstrap",
-                "-V",
-                "-1m:+5m",
-                "-O",
-                "clear",
-            ],
+            &super::cert_opts(super::KEY_ID, Some(super::PRINCIPAL), "-1m:+5m", &[]),
         )
     }
 
