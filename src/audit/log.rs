@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::sha256_hex;
 use crate::error::Error;
+use crate::os::files::hand_to_folder_owner;
 
 /// The `prev` of the very first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -34,21 +35,6 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
-}
-
-/// Files root creates in the audit folder (attended runs) are handed to the
-/// folder's owner, so the lane user can keep writing them.
-fn adopt_folder_owner(path: &Path) {
-    if !nix::unistd::geteuid().is_root() {
-        return;
-    }
-    if let Some(meta) = path.parent().and_then(|p| std::fs::metadata(p).ok()) {
-        let _ = nix::unistd::chown(
-            path,
-            Some(nix::unistd::Uid::from_raw(meta.uid())),
-            Some(nix::unistd::Gid::from_raw(meta.gid())),
-        );
-    }
 }
 
 fn open_flags() -> i32 {
@@ -85,7 +71,7 @@ impl AuditLog {
             .map_err(|e| format!("lock: {}", e.kind()))?;
         let _guard = Flock::lock(lock_file, FlockArg::LockExclusive)
             .map_err(|(_, e)| format!("lock: {e}"))?;
-        adopt_folder_owner(&sibling(&self.path, ".lock"));
+        hand_to_folder_owner(&sibling(&self.path, ".lock"));
 
         let mut file = OpenOptions::new()
             .read(true)
@@ -95,7 +81,7 @@ impl AuditLog {
             .custom_flags(open_flags())
             .open(&self.path)
             .map_err(|e| e.kind().to_string())?;
-        adopt_folder_owner(&self.path);
+        hand_to_folder_owner(&self.path);
         let meta = file.metadata().map_err(|e| e.to_string())?;
         if !meta.file_type().is_file() {
             return Err("not a regular file".into());
@@ -196,7 +182,7 @@ impl AuditLog {
         )
         .and_then(|_| f.sync_data())
         .map_err(|e| format!("head: {e}"))?;
-        adopt_folder_owner(&tmp);
+        hand_to_folder_owner(&tmp);
         std::fs::rename(&tmp, self.head_path()).map_err(|e| format!("head: {e}"))
     }
 }

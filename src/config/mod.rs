@@ -191,6 +191,12 @@ fn kv(p: &mut Problems, key: &str, raw: raw::RawKvField) -> KvField {
 fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
     let mut p = Problems::default();
     let l = raw.lane;
+    if let Some(name) = &l.user {
+        match nix::unistd::User::from_name(name) {
+            Ok(Some(u)) => crate::os::files::trust_lane_user(u.uid.as_raw()),
+            _ => p.add("lane.user", format!("no such user {name:?}")),
+        }
+    }
     if l.principal.is_empty()
         || !l
             .principal
@@ -483,8 +489,10 @@ kind = "command"
         // The example names files that exist only on a host; only parse-level checks matter here.
         let p = from_str(Path::new("example"), &text);
         if let Err(p) = p {
+            // The CA file and the lane user exist only on a host.
+            let host_only = ["lane.ca_keys_file", "lane.user"];
             assert!(
-                p.0.iter().all(|(k, _)| k == "lane.ca_keys_file"),
+                p.0.iter().all(|(k, _)| host_only.contains(&k.as_str())),
                 "{:?}",
                 p.0
             );

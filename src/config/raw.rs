@@ -19,6 +19,8 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawLane {
     pub principal: String,
+    /// The account sshd runs ops-warden as (e.g. `ihub-bootstrap`).
+    pub user: Option<String>,
     #[serde(default)]
     pub require_sole_principal: bool,
     pub key_id_pattern: String,

@@ -13,10 +13,40 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::unistd::{geteuid, getuid};
 
+/// The lane user's uid (`lane.user`), once the config named one: files it
+/// owns are trusted like the running user's, so root (attended use,
+/// `check-config`) can use the host's AppRole files, log and lock.
+static LANE_UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Records the lane user (first call wins; set once at config load).
+pub fn trust_lane_user(uid: u32) {
+    let _ = LANE_UID.set(uid);
+}
+
+/// root, the running user, or the configured lane user.
+fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == geteuid().as_raw() || LANE_UID.get() == Some(&uid)
+}
+
+/// Hands a file root just created to the owner of its folder (the lane
+/// user's folders), so the lane user can keep using it. No-op unless root.
+pub fn hand_to_folder_owner(path: &Path) {
+    if !geteuid().is_root() {
+        return;
+    }
+    if let Some(meta) = path.parent().and_then(|p| std::fs::metadata(p).ok()) {
+        let _ = nix::unistd::chown(
+            path,
+            Some(nix::unistd::Uid::from_raw(meta.uid())),
+            Some(nix::unistd::Gid::from_raw(meta.gid())),
+        );
+    }
+}
+
 /// Who may own a trusted file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owners {
-    /// root or the effective user (config, CA keys, AppRole files).
+    /// root, the effective user or the lane user (config, CA keys, AppRole files).
     RootOrSelf,
     /// Exactly the real user running the program (attended key files, SSH auth info).
     Caller,
@@ -91,14 +121,14 @@ fn check_meta(meta: &std::fs::Metadata, rule: Rule) -> Result<(), String> {
     }
     let uid = meta.uid();
     let owner_ok = match rule.owners {
-        Owners::RootOrSelf => uid == 0 || uid == geteuid().as_raw(),
+        Owners::RootOrSelf => trusted_owner(uid),
         Owners::Caller => uid == getuid().as_raw(),
     };
     if !owner_ok {
         return Err(format!(
             "is owned by uid {uid}; expected {}",
             match rule.owners {
-                Owners::RootOrSelf => "root or the running user",
+                Owners::RootOrSelf => "root, the running user or the lane user",
                 Owners::Caller => "the calling user",
             }
         ));
@@ -129,7 +159,7 @@ pub fn check_parent(path: &Path) -> Result<(), String> {
     };
     let meta = std::fs::metadata(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     let uid = meta.uid();
-    if uid != 0 && uid != geteuid().as_raw() {
+    if !trusted_owner(uid) {
         return Err(format!("folder {} is owned by uid {uid}", parent.display()));
     }
     if meta.mode() & 0o022 != 0 {

@@ -26,6 +26,7 @@ impl RunLock {
             .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
             .open(path)
             .map_err(|e| Error::Io(format!("lock file {}: {}", path.display(), e.kind())))?;
+        crate::os::files::hand_to_folder_owner(path);
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => return Ok(RunLock { _lock: lock }),

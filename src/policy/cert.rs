@@ -158,7 +158,10 @@ pub fn verify(
         return Err(Error::PrincipalNotSole);
     }
     let key_id = cert.key_id();
-    if key_id.len() > 256 || !policy.key_id_pattern.matches(key_id) {
+    // The glob's `*` matches any byte: the key id itself must be printable,
+    // since it reaches the audit log, OpenBao metadata and a reviewer's terminal.
+    let printable = key_id.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if key_id.len() > 256 || !printable || !policy.key_id_pattern.matches(key_id) {
         return Err(Error::KeyIdMismatch);
     }
     for name in cert.critical_options().keys() {

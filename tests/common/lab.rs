@@ -35,6 +35,12 @@ impl Lab {
         let fx = Fixture::new(name);
         let bao = Bao::start(&fx);
         bao.setup_lane(&fx.path("approle"));
+        // As on a real host: the AppRole files belong to the lane user, and
+        // root (these tests, attended use) trusts them through `lane.user`.
+        super::sshd::ensure_lane_user();
+        for f in ["approle", "approle/role_id", "approle/secret_id"] {
+            fx.chown(&fx.path(f), super::sshd::LANE_USER);
+        }
         bao.kv_put_stdin(OPERATOR_PATH, "IHUB_OPERATOR_KEY", OPERATOR_KEY);
         let sim = Sim::start(&fx, OPERATOR_KEY);
         fx.keygen(&["-t", "ed25519", "-f", "lane-ca"]);
@@ -87,6 +93,7 @@ impl Lab {
             &format!(
                 r#"[lane]
 principal = "agt-interhub-bootstrap"
+user = "{lane_user}"
 require_sole_principal = true
 key_id_pattern = "agt-*-interhub-bootstrap*"
 ca_keys_file = "{ca}"
@@ -119,6 +126,7 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
                 approle = fx.path("approle").display(),
                 sim = self.sim.base,
                 repo = repo().display(),
+                lane_user = super::sshd::LANE_USER,
             ),
             0o644,
         )
