@@ -104,8 +104,34 @@ pub enum AuditCmd {
     },
 }
 
-/// Parses the arguments and runs; returns the process exit code.
+/// Parses the arguments and runs; returns the process exit code. A panic
+/// (a bug) still ends in one evidence document and exit 70; its message is
+/// not printed (only where it happened), since stderr reaches the SSH client.
 pub fn run() -> u8 {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(std::io::stderr(), "ops-warden: internal error{at}");
+    }));
+    match std::panic::catch_unwind(dispatch) {
+        Ok(code) => code,
+        Err(_) => {
+            let run = crate::evidence::RunInfo::start("force-command");
+            let ev = crate::evidence::Evidence {
+                error: Some(Error::Internal(
+                    "a bug stopped the run; see the audit log".into(),
+                )),
+                ..Default::default()
+            };
+            emit(&ev.to_json(&run));
+            exit::SOFTWARE
+        }
+    }
+}
+
+fn dispatch() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
