@@ -528,3 +528,62 @@ fn a_failing_helper_loses_no_key_and_leaves_no_file() {
     );
     no_private_files_left(&lab);
 }
+
+#[test]
+fn an_interrupted_helper_is_killed_and_cleaned_up() {
+    let (lab, cfg) = helper_lab("helper-term", ", \"--sleep\", \"30\"", 120);
+    let child = lab
+        .force_command(&cfg, "bootstrap")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the helper's private folder exists, i.e. the helper runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_dir(lab.fx.path("state"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("helper-"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helper never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let doc = evidence(&out);
+    assert_schema(&doc);
+    assert_eq!(doc["outcome"], "aborted", "{doc:#}");
+    assert_eq!(out.status.code(), Some(75));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the helper was killed, not waited for"
+    );
+    no_private_files_left(&lab);
+    let helpers = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .contains(&lab.fx.path("state").display().to_string())
+                        || String::from_utf8_lossy(&c).contains("test_helper.py")
+                })
+                .unwrap_or(false)
+        })
+        .count();
+    assert_eq!(helpers, 0, "no helper process left behind");
+    let log = std::fs::read_to_string(&lab.audit).unwrap();
+    assert!(log
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"outcome\":\"aborted\""));
+}

@@ -130,14 +130,16 @@ pub fn run(
     let err_t = read_all(Box::new(child.stderr.take().expect("piped")));
     let deadline = Instant::now() + spec.timeout;
     let mut stopped: Option<String> = None;
+    let mut interrupted = None;
     let status = loop {
         if let Some(st) = child.try_wait().map_err(|e| Error::Io(e.to_string()))? {
             break Some(st);
         }
         if Instant::now() >= deadline {
             stopped = Some(format!("timed out after {}s", spec.timeout.as_secs()));
-        } else if signals.raised() {
+        } else if let Err(e) = signals.checkpoint("the helper finished") {
             stopped = Some("interrupted".into());
+            interrupted = Some(e);
         }
         if stopped.is_some() {
             let _ = killpg(pgid, Signal::SIGKILL);
@@ -202,10 +204,10 @@ pub fn run(
         _ => None,
     };
     if let Some(why) = why {
-        failure = Some(Error::HelperFailed(format!(
-            "{why}; stderr: {}",
-            stderr_tail.trim()
-        )));
+        // A signal is reported as such (`aborted`), anything else as the helper's failure.
+        failure = Some(interrupted.unwrap_or_else(|| {
+            Error::HelperFailed(format!("{why}; stderr: {}", stderr_tail.trim()))
+        }));
     }
     Ok(HelperOutput {
         json,
