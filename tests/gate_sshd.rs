@@ -140,6 +140,16 @@ fn the_gate_through_real_sshd() {
         before
     );
 
+    // Provisioning's view: the installed layout passes check-config (as root,
+    // with lane.user naming the account that owns the log and state folders).
+    let out = host.ops_warden(&["check-config"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
     // The audit log holds an intent and a result for every run and verifies.
     let out = host.ops_warden(&["audit", "verify"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

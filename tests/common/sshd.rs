@@ -113,7 +113,7 @@ impl LaneHost {
         let config = fx.write(
             "etc/ops-warden.toml",
             &format!(
-                "[lane]\nprincipal = \"agt-interhub-bootstrap\"\nrequire_sole_principal = true\n\
+                "[lane]\nprincipal = \"agt-interhub-bootstrap\"\nuser = \"{LANE_USER}\"\nrequire_sole_principal = true\n\
                  key_id_pattern = \"agt-*-interhub-bootstrap*\"\nca_keys_file = \"{}\"\n\
                  max_ttl_secs = {}\n{}\n[audit]\npath = \"{}\"\n[state]\ndir = \"{}\"\nlock_wait_secs = 2\n{}",
                 fx.path("etc/lane-ca.pub").display(),

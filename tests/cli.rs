@@ -1,0 +1,122 @@
+//! The command line itself: help, version, bad arguments, check-config.
+
+mod common;
+
+use std::process::Command;
+
+use common::{bin, Fixture};
+
+#[test]
+fn help_version_and_bad_arguments() {
+    let out = Command::new(bin()).arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ops-warden "));
+    let out = Command::new(bin()).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    for word in [
+        "force-command",
+        "audit",
+        "check-config",
+        "bootstrap",
+        "seeds",
+    ] {
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(word),
+            "{word}"
+        );
+    }
+    let out = Command::new(bin()).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let out = Command::new(bin())
+        .args([
+            "bootstrap",
+            "--plan",
+            "--rotate",
+            "--operator-key-file",
+            "/x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "--plan and --rotate conflict");
+}
+
+#[test]
+fn check_config_reports_every_problem_with_its_key() {
+    let fx = Fixture::new("check-config");
+    fx.keygen(&["-t", "ed25519", "-f", "ca"]);
+    let ca = std::fs::read_to_string(fx.path("ca.pub")).unwrap();
+    fx.mkdir("log", 0o750);
+    fx.mkdir("state", 0o700);
+    let good = format!(
+        "[lane]\nprincipal = \"agt-interhub-bootstrap\"\nkey_id_pattern = \"agt-*\"\nca_keys = [\"{}\"]\nmax_ttl_secs = 900\n\
+         [audit]\npath = \"{}\"\n[state]\ndir = \"{}\"\n",
+        ca.trim(),
+        fx.path("log/audit.jsonl").display(),
+        fx.path("state").display()
+    );
+    let cfg = fx.write("good.toml", &good, 0o644);
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["ok"], true);
+
+    // Several problems at once, each named by its key.
+    let bad = good
+        .replace(
+            "max_ttl_secs = 900",
+            "max_ttl_secs = 0\nclock_skew_secs = 9999",
+        )
+        .replace("key_id_pattern = \"agt-*\"", "key_id_pattern = \"*\"");
+    let cfg = fx.write("bad.toml", &bad, 0o644);
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let msg = doc["errors"][0]["message"].as_str().unwrap();
+    for key in [
+        "lane.max_ttl_secs",
+        "lane.clock_skew_secs",
+        "lane.key_id_pattern",
+    ] {
+        assert!(msg.contains(key), "{key} in {msg}");
+    }
+
+    // A config others can write is not trusted at all.
+    let open = fx.write("open.toml", &good, 0o666);
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&open)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mode 0666"));
+
+    // Named files are checked too: a role_id file others can read.
+    let role = fx.write("role_id", "r", 0o644);
+    let secret = fx.write("secret_id", "s", 0o600);
+    let with_bao = format!(
+        "{good}[openbao]\naddr = \"http://127.0.0.1:8200\"\nauth = \"approle\"\nrole_id_file = \"{}\"\nsecret_id_file = \"{}\"\n",
+        role.display(),
+        secret.display()
+    );
+    let cfg = fx.write("bao.toml", &with_bao, 0o644);
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert_eq!(doc["errors"][0]["key"], "openbao.role_id_file", "{doc:#}");
+}
