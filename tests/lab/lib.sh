@@ -106,6 +106,7 @@ lab_up() {
   install -d -m 0700 -o "$LAB_USER" "$LAB/state"
   # The config is the shipped example with this lab's paths and addresses.
   sed -e "s|^ca_keys_file = .*|ca_keys_file = \"$LAB/etc/lane-ca.pub\"|" \
+      -e "s|^user = .*|user = \"$LAB_USER\"|" \
       -e "s|^path = \"/var/log/ops-warden/audit.jsonl\"|path = \"$LAB/log/audit.jsonl\"|" \
       -e "s|^dir = \"/var/lib/ops-warden\"|dir = \"$LAB/state\"|" \
       -e "s|^addr = .*|addr = \"$BAO_ADDR\"|" \
