@@ -535,6 +535,7 @@ fn an_interrupted_helper_is_killed_and_cleaned_up() {
     let child = lab
         .force_command(&cfg, "bootstrap")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // Wait until the helper's private folder exists, i.e. the helper runs.

@@ -271,6 +271,23 @@ fn tampered_signature_is_refused() {
 }
 
 #[test]
+fn ecdsa_ca_is_supported() {
+    let lab = Lab::new();
+    lab.keygen(&["-t", "ecdsa", "-b", "256", "-f", "ec-ca"]);
+    let mut p = lab.policy();
+    let ec = std::fs::read_to_string(lab.path("ec-ca.pub")).unwrap();
+    p.pinned = vec![PinnedCa::from_openssh(&ec).unwrap()];
+    assert_eq!(
+        code(verify(&p, &lab.sign("ec-ca", GOOD), None, now())),
+        "ok"
+    );
+    assert_eq!(
+        code(verify(&p, &lab.sign("ca", GOOD), None, now())),
+        "ca-not-pinned"
+    );
+}
+
+#[test]
 fn rsa_ca_is_supported() {
     let lab = Lab::new();
     lab.keygen(&["-t", "rsa", "-b", "3072", "-f", "rsa-ca"]);
