@@ -40,6 +40,20 @@ fn help_version_and_bad_arguments() {
     assert_eq!(out.status.code(), Some(64), "--plan and --rotate conflict");
 }
 
+/// `ops-warden --config CFG check-config`: exit code and the JSON it printed.
+fn check_config(cfg: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
 #[test]
 fn check_config_reports_every_problem_with_its_key() {
     let fx = Fixture::new("check-config");
@@ -55,14 +69,8 @@ fn check_config_reports_every_problem_with_its_key() {
         fx.path("state").display()
     );
     let cfg = fx.write("good.toml", &good, 0o644);
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("check-config")
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let (code, doc) = check_config(&cfg);
+    assert_eq!(code, Some(0), "{doc:#}");
     assert_eq!(doc["ok"], true);
 
     // Several problems at once, each named by its key.
@@ -73,14 +81,8 @@ fn check_config_reports_every_problem_with_its_key() {
         )
         .replace("key_id_pattern = \"agt-*\"", "key_id_pattern = \"*\"");
     let cfg = fx.write("bad.toml", &bad, 0o644);
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("check-config")
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(78));
+    let (code, doc) = check_config(&cfg);
+    assert_eq!(code, Some(78));
     let msg = doc["errors"][0]["message"].as_str().unwrap();
     for key in [
         "lane.max_ttl_secs",
@@ -92,14 +94,9 @@ fn check_config_reports_every_problem_with_its_key() {
 
     // A config others can write is not trusted at all.
     let open = fx.write("open.toml", &good, 0o666);
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(&open)
-        .arg("check-config")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("mode 0666"));
+    let (code, doc) = check_config(&open);
+    assert_eq!(code, Some(78));
+    assert!(doc.to_string().contains("mode 0666"));
 
     // Named files are checked too: a role_id file others can read.
     let role = fx.write("role_id", "r", 0o644);
@@ -110,13 +107,7 @@ fn check_config_reports_every_problem_with_its_key() {
         secret.display()
     );
     let cfg = fx.write("bao.toml", &with_bao, 0o644);
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("check-config")
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(78));
+    let (code, doc) = check_config(&cfg);
+    assert_eq!(code, Some(78));
     assert_eq!(doc["errors"][0]["key"], "openbao.role_id_file", "{doc:#}");
 }

@@ -185,6 +185,25 @@ impl World {
         }
     }
 
+    /// Starts `ssh … bootstrap` with key creation slowed by `delay_ms`, and
+    /// returns once ops-warden is inside the key creation (critical section).
+    fn bootstrap_paused_in_key_creation(
+        &self,
+        cert: &std::path::Path,
+        delay_ms: u64,
+    ) -> std::process::Child {
+        self.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": delay_ms, "count": 1}));
+        let child = self
+            .host
+            .ssh_command(cert, &["bootstrap"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        self.sim.wait_for("POST", "/keys");
+        child
+    }
+
     fn state_dir_is_clean(&self) {
         let left: Vec<_> = std::fs::read_dir(self.host.fx.path("state"))
             .unwrap()
@@ -340,15 +359,7 @@ fn a_client_that_hangs_up_mid_run_loses_nothing() {
     let w = World::start("lane-hup");
     let cert = w.certificate();
     // Key creation is slow: the caller hangs up while ops-warden is inside it.
-    w.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 3000, "count": 1}));
-    let mut client = w
-        .host
-        .ssh_command(&cert, &["bootstrap"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    w.sim.wait_for("POST", "/keys");
+    let mut client = w.bootstrap_paused_in_key_creation(&cert, 3000);
     client.kill().unwrap();
     let _ = client.wait();
     // ops-warden finishes its critical section and writes its result record.
@@ -433,15 +444,7 @@ fn a_signal_inside_the_critical_section_aborts_after_it() {
     ] {
         let w = World::start(&format!("lane-{}", sig.as_str().to_lowercase()));
         let cert = w.certificate();
-        w.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 2500, "count": 1}));
-        let client = w
-            .host
-            .ssh_command(&cert, &["bootstrap"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        w.sim.wait_for("POST", "/keys");
+        let client = w.bootstrap_paused_in_key_creation(&cert, 2500);
         let pids = warden_pids(&w.host);
         assert_eq!(pids.len(), 1, "one ops-warden process: {pids:?}");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0]), sig).unwrap();
