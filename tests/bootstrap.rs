@@ -3,7 +3,7 @@
 mod common;
 
 use common::lab::{Lab, LabOptions};
-use common::scan::assert_clean;
+use common::scan::assert_run_clean;
 use common::{assert_schema, code_of, evidence};
 use serde_json::{json, Value};
 
@@ -30,17 +30,8 @@ fn status_of(doc: &Value, step: &str) -> String {
 }
 
 fn scan(lab: &Lab, outs: &[&std::process::Output]) {
-    let secrets = lab.secrets();
-    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    for o in outs {
-        assert_clean("stdout", &o.stdout, &refs);
-        assert_clean("stderr", &o.stderr, &refs);
-    }
-    assert_clean(
-        "audit log",
-        &std::fs::read(&lab.audit).unwrap_or_default(),
-        &refs,
-    );
+    let audit = std::fs::read(&lab.audit).unwrap_or_default();
+    assert_run_clean(outs, &audit, &lab.secrets());
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::bao::Bao;
-use common::lab::{OPERATOR_KEY, OPERATOR_PATH, RUNTIME_PATH};
-use common::scan::assert_clean;
+use common::lab::{OPERATOR_KEY, OPERATOR_PATH};
+use common::scan::assert_run_clean;
 use common::sim::Sim;
 use common::sshd::{ensure_lane_user, LaneHost, LaneOptions, LANE_USER};
 use common::{assert_schema, code_of, evidence, Fixture};
@@ -113,24 +113,11 @@ impl World {
     }
 
     fn stored_key(&self) -> Option<(String, String)> {
-        let out = self.bao.bao(&["kv", "get", "-format=json", RUNTIME_PATH]);
-        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some((
-            v["data"]["data"]["OPS_HUB_KEY"].as_str()?.into(),
-            v["data"]["data"]["OPS_HUB_CLIENT_ID"].as_str()?.into(),
-        ))
+        common::lab::stored_key(&self.bao)
     }
 
     fn assert_one_live_stored_key(&self) {
-        let live = self.sim.active_keys();
-        assert_eq!(live.len(), 1, "exactly one live key: {live:?}");
-        let (key, client) = self.stored_key().expect("stored in OpenBao");
-        assert!(key.starts_with(live[0]["prefix"].as_str().unwrap()));
-        assert_eq!(
-            self.sim.token_status(&client, &key),
-            200,
-            "the simulator accepts the stored key"
-        );
+        common::lab::assert_one_live_stored_key(&self.bao, &self.sim);
     }
 
     fn audit_verifies(&self) {
@@ -154,16 +141,7 @@ impl World {
         );
         let runtime = self.stored_key().map(|k| k.0);
         secrets.extend(runtime.clone());
-        let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        for o in outs {
-            assert_clean("stdout", &o.stdout, &refs);
-            assert_clean("stderr", &o.stderr, &refs);
-        }
-        assert_clean(
-            "audit log",
-            &std::fs::read(&self.host.audit).unwrap(),
-            &refs,
-        );
+        assert_run_clean(outs, &std::fs::read(&self.host.audit).unwrap(), &secrets);
         for r in self.sim.requests() {
             let line = r.to_string();
             let path = r["path"].as_str().unwrap();
@@ -179,7 +157,7 @@ impl World {
                 }
             }
             assert!(
-                !line.contains(&self.wrapper_token) && !line.contains(refs[2]),
+                !line.contains(&self.wrapper_token) && !line.contains(secrets[2].as_str()),
                 "OpenBao credentials reached Inter-Hub"
             );
         }

@@ -150,18 +150,9 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
         self.force_command(&self.config, command).output().unwrap()
     }
 
-    /// The stored runtime key (as root, through the CLI; value never printed by tests).
+    /// The stored runtime key and client id (value never printed by tests).
     pub fn stored_key(&self) -> Option<(String, String)> {
-        let out = self.bao.bao(&["kv", "get", "-format=json", RUNTIME_PATH]);
-        if !out.status.success() {
-            return None;
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let d = &v["data"]["data"];
-        Some((
-            d["OPS_HUB_KEY"].as_str()?.to_string(),
-            d["OPS_HUB_CLIENT_ID"].as_str().unwrap_or("").to_string(),
-        ))
+        stored_key(&self.bao)
     }
 
     /// Every secret of this lab, for output scans.
@@ -181,17 +172,37 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
 
     /// Exactly one live key at Inter-Hub, and it is the one in OpenBao.
     pub fn assert_one_live_stored_key(&self) {
-        let live = self.sim.active_keys();
-        assert_eq!(live.len(), 1, "exactly one live key: {live:?}");
-        let (key, client) = self.stored_key().expect("a key is stored in OpenBao");
-        assert!(
-            key.starts_with(live[0]["prefix"].as_str().unwrap()),
-            "the live key is the stored key"
-        );
-        assert_eq!(
-            self.sim.token_status(&client, &key),
-            200,
-            "the stored key mints a token"
-        );
+        assert_one_live_stored_key(&self.bao, &self.sim);
     }
+}
+
+/// The runtime key and client id stored in OpenBao, read as root through the
+/// CLI (tests never print it).
+pub fn stored_key(bao: &Bao) -> Option<(String, String)> {
+    let out = bao.bao(&["kv", "get", "-format=json", RUNTIME_PATH]);
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v["data"]["data"];
+    Some((
+        d["OPS_HUB_KEY"].as_str()?.to_string(),
+        d["OPS_HUB_CLIENT_ID"].as_str().unwrap_or("").to_string(),
+    ))
+}
+
+/// Exactly one live key at Inter-Hub; it is the one in OpenBao; it mints a token.
+pub fn assert_one_live_stored_key(bao: &Bao, sim: &Sim) {
+    let live = sim.active_keys();
+    assert_eq!(live.len(), 1, "exactly one live key: {live:?}");
+    let (key, client) = stored_key(bao).expect("a key is stored in OpenBao");
+    assert!(
+        key.starts_with(live[0]["prefix"].as_str().unwrap()),
+        "the live key is the stored key"
+    );
+    assert_eq!(
+        sim.token_status(&client, &key),
+        200,
+        "the stored key mints a token"
+    );
 }

@@ -58,6 +58,16 @@ pub fn assert_clean(label: &str, haystack: &[u8], secrets: &[&str]) {
     }
 }
 
+/// Scans each run's stdout and stderr, and the audit log's bytes.
+pub fn assert_run_clean(outs: &[&std::process::Output], audit: &[u8], secrets: &[String]) {
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    for o in outs {
+        assert_clean("stdout", &o.stdout, &refs);
+        assert_clean("stderr", &o.stderr, &refs);
+    }
+    assert_clean("audit log", audit, &refs);
+}
+
 #[test]
 fn scanner_finds_encoded_forms() {
     let secret = "ihk_0123abcd.supersecretvalue_0123456789abcdefghijklmnopqr";
