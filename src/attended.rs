@@ -11,16 +11,19 @@ use serde_json::json;
 use crate::audit::AuditLog;
 use crate::bootstrap::Options;
 use crate::config;
-use crate::env::Mode;
+use crate::config::AddrSource;
+use crate::env::{Environ, Mode};
 use crate::error::Error;
 use crate::evidence::{Evidence, RunInfo};
 use crate::lane::{self, OperatorKey};
 use crate::os::files::{read_secret_file, Rule};
 use crate::pipeline::Finished;
-use crate::store::openbao::Overrides;
 use crate::store::{check_value, Provenance, MAX_OPERATOR_KEY};
 
 pub struct AttendedArgs {
+    /// `--openbao-addr` and `--openbao-ca-bundle`.
+    pub openbao_addr: Option<String>,
+    pub openbao_ca_bundle: Option<String>,
     pub operator_key_file: PathBuf,
     pub keep_operator_key_file: bool,
     pub runtime_key_file: Option<PathBuf>,
@@ -56,10 +59,6 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
             return Finished::from(&ev, &run);
         }
     };
-    let overrides = Overrides {
-        addr: env.bao_addr.clone(),
-        ca_bundle: env.bao_cacert.clone(),
-    };
     // Read (and check) the key files first; the operator file goes away
     // whatever happens next.
     let keys = (|| {
@@ -90,14 +89,17 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
         .unwrap_or_default();
     ev.caller = None;
 
-    let cfg = match config::load(config_path) {
+    let cfg = match config::load(config_path).and_then(|mut c| {
+        openbao_address(&mut c, &args, &env)?;
+        Ok(c)
+    }) {
         Ok(c) => c,
         Err(e) => {
             ev.error = Some(e);
             return Finished::from(&ev, &run);
         }
     };
-    let audit = AuditLog::new(&cfg.audit_path);
+    let audit = AuditLog::new(&cfg.audit_path).waiting(cfg.lock_wait, &signals);
     let operator = json!({"uid": uid.as_raw(), "user": crate::audit::escape_untrusted(&user, 64)});
     let mut intent = ev.audit_fields(&run, "intent");
     intent.insert("operator".into(), operator.clone());
@@ -113,15 +115,7 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
                 host: run.host.clone(),
                 cert_key_id: format!("attended:{user}"),
             };
-            let out = lane::bootstrap(
-                &cfg,
-                OperatorKey::Given(op),
-                rt,
-                args.opts,
-                &who,
-                &signals,
-                &overrides,
-            );
+            let out = lane::bootstrap(&cfg, OperatorKey::Given(op), rt, args.opts, &who, &signals);
             ev.result = out.result.map(|mut r| {
                 r["operator"] = operator.clone();
                 r["operator_key_file_removed"] = json!(!args.keep_operator_key_file);
@@ -132,9 +126,43 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
     }
     let mut result = ev.audit_fields(&run, "result");
     result.insert("operator".into(), operator);
-    match audit.append(result) {
+    match audit.append_final(result) {
         Ok(r) => ev.audit = Some(r),
-        Err(e) => ev.error = Some(e),
+        Err(e) => ev.result_unrecorded(e),
     }
     Finished::from(&ev, &run)
+}
+
+/// The OpenBao address this run will send the host's credentials to: the
+/// flag, else `BAO_ADDR`, else the config, each under the config's rules.
+/// Said on stderr (the operator's terminal) before any credential is sent.
+fn openbao_address(
+    cfg: &mut config::Config,
+    args: &AttendedArgs,
+    env: &Environ,
+) -> Result<(), Error> {
+    let (addr, source) = match (&args.openbao_addr, &env.bao_addr) {
+        (Some(a), _) => (Some(a.as_str()), AddrSource::Flag),
+        (None, Some(a)) => (Some(a.as_str()), AddrSource::BaoAddr),
+        (None, None) => (None, AddrSource::Config),
+    };
+    let ca = match (&args.openbao_ca_bundle, &env.bao_cacert) {
+        (Some(c), _) => Some((c.as_str(), "--openbao-ca-bundle")),
+        (None, Some(c)) => Some((c.as_str(), "BAO_CACERT")),
+        (None, None) => None,
+    };
+    config::override_openbao(cfg, addr.map(|a| (a, source.describe())), ca)?;
+    if env.vault_vars_ignored {
+        eprintln!(
+            "ops-warden: note: VAULT_ADDR/VAULT_CACERT are ignored; use --openbao-addr (or BAO_ADDR)"
+        );
+    }
+    if let Some(o) = &cfg.openbao {
+        eprintln!(
+            "ops-warden: OpenBao at {} (from {})",
+            crate::audit::escape_untrusted(&o.addr, 200),
+            source.describe()
+        );
+    }
+    Ok(())
 }

@@ -3,7 +3,29 @@
 use std::path::Path;
 
 use crate::config::{self, OpenbaoAuth};
-use crate::os::files::{check_parent, open_trusted, Rule};
+use crate::os::dir::WorkDir;
+use crate::os::files::{open_trusted, Rule};
+
+/// Things that work but weaken the lane, each with its key.
+pub fn warnings(path: &Path) -> Vec<(String, String)> {
+    let Ok(cfg) = config::load(path) else {
+        return Vec::new();
+    };
+    let mut w = Vec::new();
+    if let Some(u) = &cfg.lane_user {
+        if u.shell.file_name().is_some_and(|n| n == "bash") {
+            w.push((
+                "lane.user".into(),
+                format!(
+                    "{}'s login shell is bash, which reads BASH_ENV and startup files before \
+                     the ForceCommand runs; use /bin/sh",
+                    u.name
+                ),
+            ));
+        }
+    }
+    w
+}
 
 /// Every problem, each with its key.
 pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
@@ -58,11 +80,12 @@ pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
             file("interhub.ca_bundle", ca, Rule::CONFIG.named("CA bundle"));
         }
     }
+    let audit_dir = cfg.audit_path.parent().unwrap_or(Path::new("/"));
     for (key, dir) in [
-        ("audit.path", cfg.audit_path.as_path()),
-        ("state.dir", cfg.state_dir.join("x").as_path()),
+        ("audit.path", audit_dir),
+        ("state.dir", cfg.state_dir.as_path()),
     ] {
-        if let Err(e) = check_parent(dir) {
+        if let Err(e) = WorkDir::open(dir) {
             p.push((key.into(), e));
         }
     }

@@ -38,6 +38,14 @@ pub enum Command {
     CheckConfig,
     /// Attended bootstrap by an operator on the host (the runbook's path).
     Bootstrap {
+        /// OpenBao address for this run instead of openbao.addr (same rules:
+        /// https unless loopback; another https address needs a pinned CA).
+        /// BAO_ADDR does the same; VAULT_ADDR is ignored.
+        #[arg(long, value_name = "URL")]
+        openbao_addr: Option<String>,
+        /// CA bundle (PEM) pinned for --openbao-addr; BAO_CACERT does the same.
+        #[arg(long, value_name = "FILE")]
+        openbao_ca_bundle: Option<String>,
         /// The Inter-Hub operator key: a 0600 file owned by you; removed after the run.
         #[arg(long)]
         operator_key_file: PathBuf,
@@ -47,10 +55,13 @@ pub enum Command {
         /// An existing runtime key (OPS_HUB_KEY_FILE) to prove and reuse.
         #[arg(long)]
         runtime_key_file: Option<PathBuf>,
+        /// Do not send the readiness event.
         #[arg(long)]
         skip_event: bool,
+        /// Read everything and change nothing: name what a run would create.
         #[arg(long, conflicts_with = "rotate")]
         plan: bool,
+        /// Replace the stored runtime key that no longer works.
         #[arg(long)]
         rotate: bool,
     },
@@ -118,7 +129,7 @@ pub fn run() -> u8 {
     match std::panic::catch_unwind(dispatch) {
         Ok(code) => code,
         Err(_) => {
-            let run = crate::evidence::RunInfo::start("force-command");
+            let run = crate::evidence::RunInfo::start(MODE.get().copied().unwrap_or("unknown"));
             let ev = crate::evidence::Evidence {
                 error: Some(Error::Internal(
                     "a bug stopped the run; see the audit log".into(),
@@ -128,6 +139,19 @@ pub fn run() -> u8 {
             emit(&ev.to_json(&run));
             exit::SOFTWARE
         }
+    }
+}
+
+/// The mode this process serves, for the evidence of a panic.
+static MODE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+fn mode_of(c: &Command) -> &'static str {
+    match c {
+        Command::ForceCommand => "force-command",
+        Command::Bootstrap { .. } => "attended",
+        Command::Audit { .. } => "audit",
+        Command::CheckConfig => "check-config",
+        Command::Seeds { .. } => "seeds",
     }
 }
 
@@ -143,6 +167,7 @@ fn dispatch() -> u8 {
             };
         }
     };
+    let _ = MODE.set(mode_of(&cli.command));
     if !matches!(cli.command, Command::ForceCommand) {
         init_host_logging();
     }
@@ -151,6 +176,8 @@ fn dispatch() -> u8 {
         Command::Audit { action } => report(audit_cmd(&cli.config, action)),
         Command::CheckConfig => report(check_config(&cli.config)),
         Command::Bootstrap {
+            openbao_addr,
+            openbao_ca_bundle,
             operator_key_file,
             keep_operator_key_file,
             runtime_key_file,
@@ -159,6 +186,8 @@ fn dispatch() -> u8 {
             rotate,
         } => {
             let args = crate::attended::AttendedArgs {
+                openbao_addr,
+                openbao_ca_bundle,
                 operator_key_file,
                 keep_operator_key_file,
                 runtime_key_file,
@@ -307,10 +336,17 @@ fn check_config(cfg_path: &std::path::Path) -> Result<u8, Error> {
         Ok(()) => (true, Vec::new()),
         Err(problems) => (false, problems),
     };
+    let warnings = crate::check::warnings(cfg_path);
+    let entries = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(k, m)| json!({"key": k, "message": m}))
+            .collect::<Vec<_>>()
+    };
     emit(&json!({
         "config": cfg_path.display().to_string(),
         "ok": ok,
-        "errors": errors.iter().map(|(k, m)| json!({"key": k, "message": m})).collect::<Vec<_>>(),
+        "errors": entries(&errors),
+        "warnings": entries(&warnings),
     }));
     Ok(if ok { exit::OK } else { exit::CONFIG })
 }

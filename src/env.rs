@@ -15,7 +15,7 @@ pub const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 pub enum Mode {
     /// Run by sshd as the ForceCommand: only sshd's variables.
     ForceCommand,
-    /// Run by an operator on the host: also the OpenBao address/CA overrides.
+    /// Run by an operator on the host: also `BAO_ADDR` / `BAO_CACERT`.
     Attended,
 }
 
@@ -28,10 +28,14 @@ pub struct Environ {
     pub ssh_connection: Option<OsString>,
     /// Path of the auth-info file sshd writes with `ExposeAuthInfo yes`.
     pub ssh_user_auth: Option<OsString>,
-    /// `BAO_ADDR` / `VAULT_ADDR`: attended use only, overrides the config address.
+    /// `BAO_ADDR`: attended use only; an OpenBao address that passes the
+    /// config's rules (with a notice on stderr). `VAULT_ADDR` never counts:
+    /// a stale one in a root shell must not redirect the host's credentials.
     pub bao_addr: Option<String>,
-    /// `BAO_CACERT` / `VAULT_CACERT`: attended use only, overrides the config CA bundle.
+    /// `BAO_CACERT`: attended use only, the CA bundle for `BAO_ADDR`.
     pub bao_cacert: Option<String>,
+    /// `VAULT_ADDR` or `VAULT_CACERT` was set (and ignored): worth a notice.
+    pub vault_vars_ignored: bool,
 }
 
 impl Environ {
@@ -47,8 +51,9 @@ impl Environ {
             ..Environ::default()
         };
         if mode == Mode::Attended {
-            env.bao_addr = text("BAO_ADDR").or_else(|| text("VAULT_ADDR"));
-            env.bao_cacert = text("BAO_CACERT").or_else(|| text("VAULT_CACERT"));
+            env.bao_addr = text("BAO_ADDR");
+            env.bao_cacert = text("BAO_CACERT");
+            env.vault_vars_ignored = text("VAULT_ADDR").is_some() || text("VAULT_CACERT").is_some();
         }
         for (k, _) in std::env::vars_os() {
             std::env::remove_var(k);

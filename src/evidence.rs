@@ -102,6 +102,9 @@ pub struct Evidence {
     pub result: Option<Value>,
     pub error: Option<Error>,
     pub audit: Option<AuditRef>,
+    /// The work's own outcome and error, kept when its result record could
+    /// not be written (`error` then says why the record is missing).
+    pub work: Option<Value>,
 }
 
 impl Evidence {
@@ -121,6 +124,14 @@ impl Evidence {
             None => Value::Null,
             Some(e) => json!({"code": e.code(), "message": e.to_string()}),
         }
+    }
+
+    /// The result record did not land after the work ran: `error` becomes
+    /// the audit failure (the exit code says the record is missing) and the
+    /// work's own outcome and error stay in `work`.
+    pub fn result_unrecorded(&mut self, e: Error) {
+        self.work = Some(json!({"outcome": self.outcome(), "error": self.error_json()}));
+        self.error = Some(e);
     }
 
     /// The common fields an audit record shares with the evidence.
@@ -167,6 +178,7 @@ impl Evidence {
             "usage": self.usage,
             "result": self.result,
             "audit": self.audit,
+            "work": self.work,
         })
     }
 }

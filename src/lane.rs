@@ -16,12 +16,13 @@ use crate::config::{Config, InterhubConfig, OpenbaoConfig, Runner};
 use crate::error::Error;
 use crate::evidence::RunInfo;
 use crate::interhub::client::Client;
+use crate::os::dir::WorkDir;
 use crate::os::lock::RunLock;
 use crate::os::signals::Signals;
 use crate::policy::cert::VerifiedCaller;
 use crate::secret::Secret;
 use crate::ssh::command::Verb;
-use crate::store::openbao::{OpenBao, Overrides};
+use crate::store::openbao::OpenBao;
 use crate::store::Provenance;
 
 /// A verb's result document and its error, kept apart so a failed run still
@@ -73,11 +74,10 @@ pub fn run(
     verb: Verb,
     run: &RunInfo,
     signals: &Signals,
-    overrides: &Overrides,
 ) -> Outcome {
     match verb {
         Verb::Gate => Outcome::of(gate(cfg)),
-        Verb::Verify => Outcome::of(verify(cfg, overrides)),
+        Verb::Verify => Outcome::of(verify(cfg)),
         Verb::Bootstrap(f) => {
             let opts = Options {
                 skip_event: f.skip_event,
@@ -96,7 +96,6 @@ pub fn run(
                 opts,
                 &who,
                 signals,
-                overrides,
             )
         }
         Verb::Whoami | Verb::Help => Outcome::of(Err(Error::Internal("not a lane verb".into()))),
@@ -120,10 +119,10 @@ fn gate(cfg: &Config) -> Result<Value, Error> {
 }
 
 /// `verify`: the runbook's validation, with the stored runtime key.
-fn verify(cfg: &Config, overrides: &Overrides) -> Result<Value, Error> {
+fn verify(cfg: &Config) -> Result<Value, Error> {
     let (ob, ih) = sections(cfg)?;
     let seeds = load_seeds(ih)?;
-    let mut bao = OpenBao::connect(ob, overrides)?;
+    let mut bao = OpenBao::connect(ob)?;
     bao.preflight(&bao.lane_needs(false, false))?;
     let client = Client::new(ih, None)?;
     let mut report = Report {
@@ -151,7 +150,6 @@ pub fn bootstrap(
     opts: Options,
     who: &Provenance,
     signals: &Signals,
-    overrides: &Overrides,
 ) -> Outcome {
     let mut report = Report {
         plan: opts.plan,
@@ -165,9 +163,10 @@ pub fn bootstrap(
         // Seeds are checked before any network call.
         let seeds = load_seeds(ih)?;
         report.manifest_digest = seeds.digest.clone();
-        let _lock = RunLock::acquire(&cfg.state_dir.join("bootstrap.lock"), cfg.lock_wait)?;
+        let state = WorkDir::open(&cfg.state_dir).map_err(Error::FileUntrusted)?;
+        let _lock = RunLock::acquire(&state, "bootstrap.lock", cfg.lock_wait, Some(signals))?;
         signals.checkpoint("OpenBao login")?;
-        let mut bao = OpenBao::connect(ob, overrides)?;
+        let mut bao = OpenBao::connect(ob)?;
         let read_operator = matches!(operator, OperatorKey::FromStore(_));
         // Before anything irreversible: can we read what we need and store what we make?
         bao.preflight(&bao.lane_needs(read_operator, !opts.plan))?;
@@ -198,7 +197,7 @@ pub fn bootstrap(
             } => {
                 report.runner = "command";
                 run_helper(
-                    cfg,
+                    &state,
                     ih,
                     &bao,
                     op_key,
@@ -216,7 +215,7 @@ pub fn bootstrap(
                 )
             }
         };
-        let token_revoked = bao.close().is_ok();
+        let token_revoked = bao.close().unwrap_or(false);
         openbao_out = json!({
             "runtime_key_path": ob.runtime_key.data_path(),
             "kv_version": report.runtime_key.kv_version,
@@ -235,7 +234,7 @@ pub fn bootstrap(
 
 #[allow(clippy::too_many_arguments)]
 fn run_helper(
-    cfg: &Config,
+    state: &WorkDir,
     ih: &InterhubConfig,
     bao: &OpenBao,
     op_key: Secret,
@@ -251,7 +250,7 @@ fn run_helper(
         ));
     }
     let existing = bao.read_runtime_key()?;
-    let dir = PrivateDir::create(&cfg.state_dir, &format!("helper-{}", who.run_id))?;
+    let dir = PrivateDir::create(state, &format!("helper-{}", who.run_id))?;
     let out = helper::run(
         &spec,
         &dir,

@@ -16,6 +16,8 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod interhub;
 pub mod lane;

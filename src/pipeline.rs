@@ -20,7 +20,6 @@ use crate::os::signals::Signals;
 use crate::policy::cert::{self, VerifiedCaller};
 use crate::ssh::command::Verb;
 use crate::ssh::{auth_info, command};
-use crate::store::openbao::Overrides;
 
 /// What a finished run hands back to `main`: the document and the exit code.
 pub struct Finished {
@@ -62,7 +61,7 @@ pub fn force_command(config_path: &Path) -> Finished {
             return Finished::from(&ev, &run);
         }
     };
-    let audit = AuditLog::new(&cfg.audit_path);
+    let audit = AuditLog::new(&cfg.audit_path).waiting(cfg.lock_wait, &signals);
 
     let request = command::parse(env.ssh_original_command.as_deref());
     if let Ok(verb) = &request {
@@ -94,12 +93,11 @@ pub fn force_command(config_path: &Path) -> Finished {
         ev.error = Some(e);
     }
 
-    match audit.append(ev.audit_fields(&run, "result")) {
+    match audit.append_final(ev.audit_fields(&run, "result")) {
         Ok(r) => ev.audit = Some(r),
-        Err(e) => {
-            // The work happened but its record did not land: say so loudly.
-            ev.error = Some(e);
-        }
+        // The work happened but its record did not land: say so loudly,
+        // and keep what the work itself ended with.
+        Err(e) => ev.result_unrecorded(e),
     }
     Finished::from(&ev, &run)
 }
@@ -149,7 +147,7 @@ fn execute(
             }
         }
         Verb::Gate | Verb::Verify | Verb::Bootstrap(_) => {
-            crate::lane::run(cfg, caller, verb, run, signals, &Overrides::default())
+            crate::lane::run(cfg, caller, verb, run, signals)
         }
     }
 }

@@ -165,3 +165,120 @@ fn the_operator_key_file_is_checked_used_and_removed() {
         .unwrap();
     assert_eq!(av.status.code(), Some(0));
 }
+
+/// Accepts connections on a loopback port and records whether any came.
+fn capture_listener() -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", l.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let mut s = s.unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+                .unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(buf[..n].to_vec());
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn a_stale_vault_addr_never_receives_the_hosts_credentials() {
+    let lab = Lab::start("attended-addr");
+    let key = lab.fx.write("op.key", OPERATOR_KEY, 0o600);
+
+    // VAULT_ADDR alone redirects nothing: the config's address is used, and
+    // stderr says which address that is before any credential is sent.
+    let (trap, caught) = capture_listener();
+    let out = attended(&lab, &lab.config, &key, &["--keep-operator-key-file"])
+        .env("VAULT_ADDR", &trap)
+        .output()
+        .unwrap();
+    let doc = evidence(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert!(
+        caught.try_recv().is_err(),
+        "nothing was sent to VAULT_ADDR's address"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("OpenBao at {} (from the config)", lab.bao.addr)),
+        "{err}"
+    );
+    assert!(err.contains("VAULT_ADDR/VAULT_CACERT are ignored"), "{err}");
+
+    // An explicit --openbao-addr is honoured (config pointing elsewhere).
+    let cfg = std::fs::read_to_string(&lab.config)
+        .unwrap()
+        .replace(&lab.bao.addr, "http://127.0.0.1:9");
+    let cfg = lab.fx.write("wrong-addr.toml", &cfg, 0o644);
+    let out = attended(
+        &lab,
+        &cfg,
+        &key,
+        &["--keep-operator-key-file", "--openbao-addr", &lab.bao.addr],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:#}", evidence(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!(
+        "OpenBao at {} (from --openbao-addr)",
+        lab.bao.addr
+    )));
+
+    // Plain http to a non-loopback address: refused by the config's rule
+    // before anything is sent. Run in a network namespace of its own with
+    // no interfaces up, so even a regression sends nothing off the machine.
+    let out = Command::new("unshare")
+        .arg("--net")
+        .arg(bin())
+        .arg("--config")
+        .arg(&lab.config)
+        .args([
+            "bootstrap",
+            "--keep-operator-key-file",
+            "--operator-key-file",
+        ])
+        .arg(&key)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("BAO_ADDR", "http://192.0.2.10:8200")
+        .output()
+        .unwrap();
+    let doc = evidence(&out);
+    assert_eq!(code_of(&doc), "config-invalid", "{doc:#}");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("BAO_ADDR: plain http is only allowed to a loopback address"),
+        "{doc:#}"
+    );
+
+    // Another https address without a pinned CA: refused, nothing sent.
+    let (trap, caught) = capture_listener();
+    let https = trap.replace("http://", "https://");
+    let out = attended(
+        &lab,
+        &lab.config,
+        &key,
+        &["--keep-operator-key-file", "--openbao-addr", &https],
+    )
+    .output()
+    .unwrap();
+    let doc = evidence(&out);
+    assert_eq!(code_of(&doc), "config-invalid", "{doc:#}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--openbao-addr: differs from openbao.addr: pin its CA"));
+    assert!(caught.try_recv().is_err());
+
+    let secrets = lab.secrets();
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_clean("audit", &std::fs::read(&lab.audit).unwrap(), &refs);
+}

@@ -201,3 +201,36 @@ fn the_gate_through_real_sshd() {
     assert_eq!(out.status.code(), Some(77));
     assert_eq!(code_of(&evidence(&out)), "audit-write-failed");
 }
+
+#[test]
+fn no_client_variable_reaches_the_lane() {
+    let host = LaneHost::start("gate-env", LaneOptions::default());
+    let settings = host.effective_settings();
+    let accept: Vec<&str> = settings
+        .lines()
+        .filter(|l| l.starts_with("acceptenv "))
+        .collect();
+    assert_eq!(
+        accept,
+        ["acceptenv OPS_WARDEN_ACCEPTS_NO_ENVIRONMENT"],
+        "the Match block replaces the global AcceptEnv"
+    );
+    // A client that sends LD_PRELOAD and LANG: had sshd passed them on, the
+    // loader would complain on stderr before ops-warden even started.
+    let good = host.good_cert();
+    let mut c = host.ssh_command_opts(
+        &good,
+        &[
+            "-o",
+            "SetEnv=LD_PRELOAD=/nonexistent/ow-preload.so BASH_ENV=/nonexistent/ow-bashenv",
+            "-o",
+            "SendEnv=LANG",
+        ],
+        &["whoami"],
+    );
+    c.env("LANG", "C.UTF-8");
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}\n{}", host.sshd_log());
+    assert!(!err.contains("ow-preload"), "{err}");
+}

@@ -13,7 +13,7 @@ use ops_warden::config::{KvField, OpenbaoAuth, OpenbaoConfig};
 use ops_warden::policy::cert::{verify, CertPolicy, PinnedCa, VerifiedCaller};
 use ops_warden::policy::glob::KeyIdPattern;
 use ops_warden::secret::Secret;
-use ops_warden::store::openbao::{OpenBao, Overrides};
+use ops_warden::store::openbao::OpenBao;
 use ops_warden::store::{Provenance, Stored, StoredKey};
 
 const OPERATOR_KEY: &str = "opk-live-Zq8xW3vN7mR2tY5uI9oP1aS4dF6gH0jK";
@@ -70,7 +70,7 @@ impl Lab {
     }
 
     fn connect(&self) -> Result<OpenBao, ops_warden::error::Error> {
-        OpenBao::connect(&self.config(), &Overrides::default())
+        OpenBao::connect(&self.config())
     }
 
     fn secrets(&self) -> Vec<String> {
@@ -112,7 +112,7 @@ fn caller(fx: &Fixture) -> VerifiedCaller {
         clock_skew_secs: 60,
         allowed_critical_options: vec![],
         require_source_address: false,
-        refused_extensions: vec![],
+        allowed_extensions: vec![],
     };
     verify(&policy, &cert, None, chrono::Utc::now().timestamp() as u64).unwrap()
 }
@@ -198,7 +198,7 @@ fn custody_with_the_shipped_policy() {
     ));
 
     // The login token is revoked at the end.
-    bao.close().unwrap();
+    assert!(bao.close().unwrap(), "a token this session made is revoked");
     assert_eq!(
         lab.bao.live_tokens_named("approle"),
         0,
@@ -325,10 +325,7 @@ fn sealed_stopped_slow_and_tls_failures() {
     cfg.addr = format!("http://127.0.0.1:{port}");
     cfg.timeout = Duration::from_secs(1);
     cfg.retries = 0;
-    assert_eq!(
-        code(OpenBao::connect(&cfg, &Overrides::default())),
-        "openbao-timeout"
-    );
+    assert_eq!(code(OpenBao::connect(&cfg)), "openbao-timeout");
 
     // TLS spoken to a plain-HTTP listener.
     let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -342,10 +339,7 @@ fn sealed_stopped_slow_and_tls_failures() {
         }
     });
     cfg.addr = format!("https://127.0.0.1:{port}");
-    assert_eq!(
-        code(OpenBao::connect(&cfg, &Overrides::default())),
-        "openbao-tls"
-    );
+    assert_eq!(code(OpenBao::connect(&cfg)), "openbao-tls");
 }
 
 #[test]
@@ -361,7 +355,7 @@ fn credentials_problems() {
     if let OpenbaoAuth::AppRole { secret_id_file, .. } = &mut cfg.auth {
         *secret_id_file = wrong;
     }
-    let err = OpenBao::connect(&cfg, &Overrides::default()).err().unwrap();
+    let err = OpenBao::connect(&cfg).err().unwrap();
     assert_eq!(err.code(), "openbao-auth-failed", "{err}");
 
     // Token files: missing, too open, invalid, and a good one (not revoked: not ours).
@@ -370,10 +364,7 @@ fn credentials_problems() {
         ..lab.config()
     };
     assert_eq!(
-        code(OpenBao::connect(
-            &token_cfg(lab.fx.path("nope")),
-            &Overrides::default()
-        )),
+        code(OpenBao::connect(&token_cfg(lab.fx.path("nope")))),
         "openbao-token-file"
     );
     let child = lab.bao.ok(&[
@@ -385,18 +376,18 @@ fn credentials_problems() {
     ]);
     let open = lab.fx.write("token-open", &child, 0o644);
     assert_eq!(
-        code(OpenBao::connect(&token_cfg(open), &Overrides::default())),
+        code(OpenBao::connect(&token_cfg(open))),
         "openbao-token-file"
     );
     let bad = lab.fx.write("token-bad", "s.notatoken", 0o600);
     assert_eq!(
-        code(OpenBao::connect(&token_cfg(bad), &Overrides::default())),
+        code(OpenBao::connect(&token_cfg(bad))),
         "openbao-auth-failed"
     );
     let good = lab.fx.write("token-good", &child, 0o600);
-    let mut bao = OpenBao::connect(&token_cfg(good), &Overrides::default()).unwrap();
+    let mut bao = OpenBao::connect(&token_cfg(good)).unwrap();
     bao.preflight(&bao.lane_needs(true, true)).unwrap();
-    bao.close().unwrap();
+    assert!(!bao.close().unwrap(), "a token file's token is not revoked");
     assert_eq!(
         lab.bao.live_tokens_named("agent-sink"),
         1,
@@ -417,4 +408,124 @@ fn credentials_problems() {
         assert_clean("error and debug text", t.as_bytes(), &refs);
     }
     assert_clean("bao server log", lab.bao.log().as_bytes(), &refs[..4]);
+}
+
+/// setup.sh binds and bounds the AppRole, reruns mint nothing, and a
+/// response-wrapped secret_id is unwrapped once by a real `bao agent`, whose
+/// token sink serves the lane (`auth = "token-file"`).
+#[test]
+fn an_agent_token_sink_serves_the_lane() {
+    use std::process::{Command, Stdio};
+    let lab = common::lab::Lab::start("agent-sink");
+    let approle = lab.fx.path("approle");
+
+    // A rerun is idempotent: no second secret_id.
+    let first = std::fs::read_to_string(approle.join("secret_id")).unwrap();
+    let said = lab.bao.setup_lane_with(&approle, &[]);
+    assert!(said.contains("new secret_id: no"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(approle.join("secret_id")).unwrap(),
+        first
+    );
+    // Bound to the host's address, with a lifetime.
+    let role: serde_json::Value = serde_json::from_str(&lab.bao.ok(&[
+        "read",
+        "-format=json",
+        "auth/approle/role/ops-warden-host",
+    ]))
+    .unwrap();
+    let d = &role["data"];
+    assert_eq!(
+        d["secret_id_bound_cidrs"],
+        serde_json::json!(["127.0.0.1/32"])
+    );
+    assert_eq!(d["token_bound_cidrs"], serde_json::json!(["127.0.0.1"]));
+    assert!(d["secret_id_ttl"].as_u64().unwrap() > 0, "{d:#}");
+
+    // Wrapped delivery: no plain secret_id on disk.
+    let wrapped = lab.fx.mkdir("agent-approle", 0o700);
+    let said = lab.bao.setup_lane_with(&wrapped, &[("WRAP_TTL", "5m")]);
+    assert!(said.contains("new secret_id: yes"), "{said}");
+    assert!(!wrapped.join("secret_id").exists());
+    let wrapping_token = std::fs::read_to_string(wrapped.join("secret_id.wrapped")).unwrap();
+
+    // The shipped agent config, rendered for this host.
+    let sink_dir = lab.fx.mkdir("agent", 0o700);
+    let sink = sink_dir.join("ops-warden.token");
+    let hcl = std::fs::read_to_string(common::repo().join("host-config/openbao/agent.hcl"))
+        .unwrap()
+        .replace("@BAO_ADDR@", &lab.bao.addr)
+        .replace("@CA_BUNDLE_LINE@", "")
+        .replace("@APPROLE_DIR@", &wrapped.display().to_string())
+        .replace("@SINK@", &sink.display().to_string());
+    assert!(!hcl.contains('@'), "every placeholder filled");
+    let hcl_path = lab.fx.write("agent.hcl", &hcl, 0o600);
+    let log = std::fs::File::create(sink_dir.join("agent.log")).unwrap();
+    let mut agent = Command::new(common::bao::bao_path())
+        .arg("agent")
+        .arg(format!("-config={}", hcl_path.display()))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &sink_dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&sink).map_or(true, |m| m.len() == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no token in the sink: {}",
+            std::fs::read_to_string(sink_dir.join("agent.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !wrapped.join("secret_id.wrapped").exists(),
+        "the agent removes the wrapped secret_id after reading it"
+    );
+    // Single use: the wrapping token no longer unwraps (an interception shows).
+    let again = lab.bao.bao(&["unwrap", wrapping_token.trim()]);
+    assert!(!again.status.success());
+
+    let text = std::fs::read_to_string(&lab.config).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("role_id_file") && !l.starts_with("secret_id_file"))
+        .map(|l| {
+            if l == "auth = \"approle\"" {
+                format!(
+                    "auth = \"token-file\"\ntoken_file = \"{}\"\n",
+                    sink.display()
+                )
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let cfg = lab.fx.write("agent-lane.toml", &text, 0o644);
+    for expect in ["created", "reused"] {
+        let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
+        let doc = common::evidence(&out);
+        assert_eq!(out.status.code(), Some(0), "{doc:#}");
+        assert_eq!(doc["result"]["runtime_key"]["status"], expect);
+        // The sink's token belongs to the agent: ops-warden never revokes it.
+        assert_eq!(doc["result"]["openbao"]["token_revoked"], false);
+    }
+    lab.assert_one_live_stored_key();
+    let token = std::fs::read_to_string(&sink).unwrap();
+    let mut look = lab.bao.bao_cmd(&["token", "lookup", "-format=json"]);
+    look.env("BAO_TOKEN", token.trim());
+    assert!(
+        look.output().unwrap().status.success(),
+        "the agent's token still works after two runs"
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let mut secrets = lab.secrets();
+    secrets.push(token.trim().to_string());
+    secrets.push(wrapping_token.trim().to_string());
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_clean("audit", &std::fs::read(&lab.audit).unwrap(), &refs);
 }

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Applies the lane's OpenBao objects with the real `bao` CLI. Idempotent.
+# Applies the lane's OpenBao objects with the real `bao` CLI. Idempotent: a
+# rerun rewrites the same policies and roles and mints no new secret_id
+# unless asked (NEW_SECRET_ID=1).
 #
 #   BAO_ADDR, BAO_TOKEN   an admin token (never printed)
+#   HOST_CIDRS            required: the host(s)' addresses as CIDRs
+#                         (comma-separated); the secret_id and the tokens it
+#                         logs in to work only from there
+#   SECRET_ID_TTL         lifetime of a secret_id (default 720h); rotate
+#                         before it runs out (NEW_SECRET_ID=1)
 #   BAO=/path/to/bao      the CLI (default: bao on PATH)
 #   SSH_CA_KEY_TYPE       ed25519 (default) or rsa, for a newly generated CA
-#   OUT_DIR               if set: writes role_id, secret_id (0600) and
-#                         lane-ca.pub there, for the host's config
+#   OUT_DIR               if set: writes role_id and lane-ca.pub there, and a
+#                         secret_id when none is there yet (or NEW_SECRET_ID=1):
+#   WRAP_TTL              if set (e.g. 10m): the secret_id is delivered
+#                         response-wrapped, as OUT_DIR/secret_id.wrapped, for
+#                         the OpenBao Agent (agent.hcl) to unwrap once; the
+#                         plain secret_id never exists on disk. Without it:
+#                         OUT_DIR/secret_id (0600) for ops-warden's own login.
 #
 # Objects: policy ops-warden-host (ops-warden-host.hcl), AppRole
 # ops-warden-host, SSH engine at ssh-client-signer/ with its CA and the role
@@ -15,6 +27,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 BAO="${BAO:-bao}"
 : "${BAO_ADDR:?set BAO_ADDR}" "${BAO_TOKEN:?set BAO_TOKEN}"
+: "${HOST_CIDRS:?set HOST_CIDRS: the host addresses (CIDRs) the AppRole may be used from}"
 export BAO_ADDR BAO_TOKEN
 
 "$BAO" policy write ops-warden-host "$here/ops-warden-host.hcl" >/dev/null
@@ -23,10 +36,13 @@ export BAO_ADDR BAO_TOKEN
 if ! "$BAO" auth list -format=json | grep -q '"approle/"'; then
   "$BAO" auth enable approle >/dev/null
 fi
-# Short-lived, single-purpose tokens; ops-warden revokes its token at the end.
+# Short-lived, single-purpose tokens (ops-warden revokes its own at the end);
+# secret_ids that expire; both usable only from the host's addresses.
 "$BAO" write auth/approle/role/ops-warden-host \
   token_policies=ops-warden-host token_ttl=5m token_max_ttl=15m \
-  token_type=service secret_id_ttl=0 token_no_default_policy=false >/dev/null
+  token_type=service token_no_default_policy=false \
+  token_bound_cidrs="$HOST_CIDRS" secret_id_bound_cidrs="$HOST_CIDRS" \
+  secret_id_ttl="${SECRET_ID_TTL:-720h}" secret_id_num_uses=0 >/dev/null
 
 if ! "$BAO" secrets list -format=json | grep -q '"ssh-client-signer/"'; then
   "$BAO" secrets enable -path=ssh-client-signer ssh >/dev/null
@@ -37,12 +53,28 @@ if ! "$BAO" read -field=public_key ssh-client-signer/config/ca >/dev/null 2>&1; 
 fi
 "$BAO" write ssh-client-signer/roles/interhub-bootstrap @"$here/ssh-role-interhub-bootstrap.json" >/dev/null
 
+minted=no
 if [ -n "${OUT_DIR:-}" ]; then
   umask 077
   mkdir -p "$OUT_DIR"
-  "$BAO" read -field=role_id auth/approle/role/ops-warden-host/role-id > "$OUT_DIR/role_id"
-  "$BAO" write -f -field=secret_id auth/approle/role/ops-warden-host/secret-id > "$OUT_DIR/secret_id"
+  "$BAO" read -field=role_id auth/approle/role/ops-warden-host/role-id > "$OUT_DIR/role_id.tmp"
+  mv "$OUT_DIR/role_id.tmp" "$OUT_DIR/role_id"
+  if [ "${NEW_SECRET_ID:-0}" = 1 ] || { [ ! -s "$OUT_DIR/secret_id" ] && [ ! -s "$OUT_DIR/secret_id.wrapped" ]; }; then
+    if [ -n "${WRAP_TTL:-}" ]; then
+      # The wrapping token is single-use: whoever unwraps it first gets the
+      # secret_id, and a second unwrap (an interception) fails loudly.
+      "$BAO" write -f -wrap-ttl="$WRAP_TTL" -field=wrapping_token \
+        auth/approle/role/ops-warden-host/secret-id > "$OUT_DIR/secret_id.wrapped.tmp"
+      mv "$OUT_DIR/secret_id.wrapped.tmp" "$OUT_DIR/secret_id.wrapped"
+      rm -f "$OUT_DIR/secret_id"
+    else
+      "$BAO" write -f -field=secret_id auth/approle/role/ops-warden-host/secret-id > "$OUT_DIR/secret_id.tmp"
+      mv "$OUT_DIR/secret_id.tmp" "$OUT_DIR/secret_id"
+      rm -f "$OUT_DIR/secret_id.wrapped"
+    fi
+    minted=yes
+  fi
   "$BAO" read -field=public_key ssh-client-signer/config/ca > "$OUT_DIR/lane-ca.pub"
   chmod 0644 "$OUT_DIR/lane-ca.pub"
 fi
-echo "openbao setup: policy ops-warden-host, approle ops-warden-host, ssh-client-signer/roles/interhub-bootstrap applied"
+echo "openbao setup: policy ops-warden-host, approle ops-warden-host (bound to $HOST_CIDRS), ssh-client-signer/roles/interhub-bootstrap applied; new secret_id: $minted"

@@ -1,17 +1,18 @@
 //! Appending to the audit log.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use nix::fcntl::{Flock, FlockArg, OFlag};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::sha256_hex;
 use crate::error::Error;
-use crate::os::files::hand_to_folder_owner;
+use crate::os::dir::{Access, WorkDir};
+use crate::os::lock::{lock_with_deadline, LockError};
+use crate::os::signals::Signals;
 
 /// The `prev` of the very first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -26,9 +27,18 @@ pub struct AuditRef {
     pub hash: String,
 }
 
+/// How long an append waits for the audit lock when nothing says otherwise.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
 /// The audit log at a configured path.
+///
+/// Everything in the log's folder is done relative to the folder's
+/// descriptor ([`WorkDir`]): the folder belongs to the lane user while root
+/// may be the one appending (attended use).
 pub struct AuditLog {
     path: PathBuf,
+    wait: Duration,
+    signals: Option<Signals>,
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -37,13 +47,21 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn open_flags() -> i32 {
-    (OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits()
-}
-
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
-        AuditLog { path: path.into() }
+        AuditLog {
+            path: path.into(),
+            wait: DEFAULT_WAIT,
+            signals: None,
+        }
+    }
+
+    /// Waits at most `wait` for the audit lock; a signal in `signals` ends
+    /// the wait of an [`append`](Self::append) early.
+    pub fn waiting(mut self, wait: Duration, signals: &Signals) -> AuditLog {
+        self.wait = wait;
+        self.signals = Some(signals.clone());
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -54,51 +72,78 @@ impl AuditLog {
         sibling(&self.path, ".head")
     }
 
-    /// Appends one record (`fields` plus `seq`, `prev`, `ts`) and returns its ref.
-    pub fn append(&self, fields: Map<String, Value>) -> Result<AuditRef, Error> {
-        self.append_inner(fields)
-            .map_err(|m| Error::AuditWrite(format!("{}: {m}", self.path.display())))
+    fn names(&self) -> Result<(PathBuf, String), String> {
+        let folder = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("the log path has no UTF-8 file name")?;
+        Ok((folder, name.to_string()))
     }
 
-    fn append_inner(&self, fields: Map<String, Value>) -> Result<AuditRef, String> {
-        let lock_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(open_flags())
-            .open(sibling(&self.path, ".lock"))
-            .map_err(|e| format!("lock: {}", e.kind()))?;
-        let _guard = Flock::lock(lock_file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| format!("lock: {e}"))?;
-        hand_to_folder_owner(&sibling(&self.path, ".lock"));
+    /// Appends one record (`fields` plus `seq`, `prev`, `ts`) and returns its
+    /// ref. Waiting for the lock ends in `busy` at the deadline and in
+    /// `aborted` when a signal arrives: nothing was done yet.
+    pub fn append(&self, fields: Map<String, Value>) -> Result<AuditRef, Error> {
+        self.append_inner(fields, true)
+    }
 
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .custom_flags(open_flags())
-            .open(&self.path)
-            .map_err(|e| e.kind().to_string())?;
-        hand_to_folder_owner(&self.path);
-        let meta = file.metadata().map_err(|e| e.to_string())?;
-        if !meta.file_type().is_file() {
-            return Err("not a regular file".into());
-        }
-        let euid = nix::unistd::geteuid();
-        if meta.uid() != euid.as_raw() && !euid.is_root() {
-            return Err(format!("owned by uid {}, not the running user", meta.uid()));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(format!(
-                "mode {:04o} is writable by others",
-                meta.mode() & 0o7777
+    /// Appends the record of work that already happened: a signal does not
+    /// end the wait (the deadline still does), since the work must be recorded.
+    pub fn append_final(&self, fields: Map<String, Value>) -> Result<AuditRef, Error> {
+        self.append_inner(fields, false)
+    }
+
+    fn append_inner(
+        &self,
+        fields: Map<String, Value>,
+        interruptible: bool,
+    ) -> Result<AuditRef, Error> {
+        let fail = |m: String| Error::AuditWrite(format!("{}: {m}", self.path.display()));
+        let (folder, name) = self.names().map_err(fail)?;
+        let dir = WorkDir::open(&folder).map_err(fail)?;
+        let lock_name = format!("{name}.lock");
+        let lock_file = dir
+            .open_file(&lock_name, Access::ReadWrite, Some(0o600))
+            .map_err(|m| fail(format!("lock: {m}")))?
+            .ok_or_else(|| fail("lock: vanished".into()))?;
+        let signals = if interruptible {
+            self.signals.as_ref()
+        } else {
+            None
+        };
+        let guard = lock_with_deadline(lock_file, self.wait, signals, "the audit log").map_err(
+            |e| match e {
+                LockError::Busy | LockError::Aborted(_) => e.into_error(),
+                LockError::Io(m) => fail(format!("lock: {m}")),
+            },
+        )?;
+        // The lock is only worth something if its name still leads to it: a
+        // file swapped while we waited (by the folder's owner) is not ours.
+        if !dir.still_names(&lock_name, &guard).map_err(fail)? {
+            return Err(fail(
+                "the lock file was replaced while waiting for it; refusing to write".into(),
             ));
         }
+        self.append_locked(&dir, &name, fields).map_err(fail)
+    }
 
-        let head = self.read_head()?;
-        let mut last = if meta.len() == 0 {
+    fn append_locked(
+        &self,
+        dir: &WorkDir,
+        name: &str,
+        fields: Map<String, Value>,
+    ) -> Result<AuditRef, String> {
+        let mut file = dir
+            .open_file(name, Access::Append, Some(0o640))?
+            .ok_or("the log vanished")?;
+        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        let head = read_head_in(dir, name)?;
+        let mut last = if len == 0 {
             let start = head.clone().unwrap_or(AuditRef {
                 seq: 0,
                 hash: GENESIS.into(),
@@ -106,9 +151,9 @@ impl AuditLog {
             let mut f = Map::new();
             f.insert("event".into(), "chain-start".into());
             f.insert("host".into(), crate::evidence::hostname().into());
-            self.write_record(&mut file, &start, f)?
+            write_record(&mut file, &start, f)?
         } else {
-            let tail = last_line(&mut file, meta.len())?;
+            let tail = last_line(&mut file, len)?;
             let (seq, hash) = (seq_of(&tail)?, sha256_hex(tail.as_bytes()));
             let actual = AuditRef { seq, hash };
             if let Some(h) = &head {
@@ -122,69 +167,75 @@ impl AuditLog {
             }
             actual
         };
-        last = self.write_record(&mut file, &last, fields)?;
+        last = write_record(&mut file, &last, fields)?;
         file.sync_data().map_err(|e| e.to_string())?;
-        self.write_head(&last)?;
+        write_head_in(dir, name, &last)?;
         Ok(last)
-    }
-
-    fn write_record(
-        &self,
-        file: &mut File,
-        prev: &AuditRef,
-        mut fields: Map<String, Value>,
-    ) -> Result<AuditRef, String> {
-        let seq = prev.seq + 1;
-        fields.insert("seq".into(), seq.into());
-        fields.insert("prev".into(), prev.hash.clone().into());
-        fields.insert("ts".into(), crate::evidence::now_rfc3339().into());
-        let line = serde_json::to_string(&Value::Object(fields)).map_err(|e| e.to_string())?;
-        if line.len() > MAX_RECORD {
-            return Err(format!(
-                "record of {} bytes exceeds {MAX_RECORD}",
-                line.len()
-            ));
-        }
-        let mut buf = line.clone().into_bytes();
-        buf.push(b'\n');
-        file.write_all(&buf).map_err(|e| e.to_string())?;
-        Ok(AuditRef {
-            seq,
-            hash: sha256_hex(line.as_bytes()),
-        })
     }
 
     /// The head record, if one was written.
     pub fn read_head(&self) -> Result<Option<AuditRef>, String> {
-        match std::fs::read(self.head_path()) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|_| "head file does not parse".to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("head file: {}", e.kind())),
-        }
+        let (folder, name) = self.names()?;
+        let dir = WorkDir::open(&folder)?;
+        read_head_in(&dir, &name)
     }
+}
 
-    fn write_head(&self, head: &AuditRef) -> Result<(), String> {
-        let tmp = sibling(&self.path, ".head.tmp");
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o640)
-            .custom_flags(open_flags())
-            .open(&tmp)
-            .map_err(|e| format!("head: {}", e.kind()))?;
-        f.write_all(
-            serde_json::to_string(head)
-                .map_err(|e| e.to_string())?
-                .as_bytes(),
-        )
-        .and_then(|_| f.sync_data())
-        .map_err(|e| format!("head: {e}"))?;
-        hand_to_folder_owner(&tmp);
-        std::fs::rename(&tmp, self.head_path()).map_err(|e| format!("head: {e}"))
+fn write_record(
+    file: &mut File,
+    prev: &AuditRef,
+    mut fields: Map<String, Value>,
+) -> Result<AuditRef, String> {
+    let seq = prev.seq + 1;
+    fields.insert("seq".into(), seq.into());
+    fields.insert("prev".into(), prev.hash.clone().into());
+    fields.insert("ts".into(), crate::evidence::now_rfc3339().into());
+    let line = serde_json::to_string(&Value::Object(fields)).map_err(|e| e.to_string())?;
+    if line.len() > MAX_RECORD {
+        return Err(format!(
+            "record of {} bytes exceeds {MAX_RECORD}",
+            line.len()
+        ));
     }
+    let mut buf = line.clone().into_bytes();
+    buf.push(b'\n');
+    file.write_all(&buf).map_err(|e| e.to_string())?;
+    Ok(AuditRef {
+        seq,
+        hash: sha256_hex(line.as_bytes()),
+    })
+}
+
+fn read_head_in(dir: &WorkDir, name: &str) -> Result<Option<AuditRef>, String> {
+    let Some(f) = dir.open_file(&format!("{name}.head"), Access::Read, None)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::new();
+    f.take(4096)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("head file: {}", e.kind()))?;
+    serde_json::from_slice(&buf)
+        .map(Some)
+        .map_err(|_| "head file does not parse".to_string())
+}
+
+/// Replaces the head file: a new temp file (`O_EXCL`), synced, renamed over.
+fn write_head_in(dir: &WorkDir, name: &str, head: &AuditRef) -> Result<(), String> {
+    let tmp = format!("{name}.head.tmp");
+    let head_name = format!("{name}.head");
+    dir.remove(&tmp).map_err(|m| format!("head: {m}"))?;
+    let mut f = dir
+        .create_new(&tmp, 0o640)
+        .map_err(|m| format!("head: {m}"))?;
+    f.write_all(
+        serde_json::to_string(head)
+            .map_err(|e| e.to_string())?
+            .as_bytes(),
+    )
+    .and_then(|_| f.sync_data())
+    .map_err(|e| format!("head: {e}"))?;
+    dir.rename(&tmp, &head_name)
+        .map_err(|m| format!("head: {m}"))
 }
 
 /// The last complete line of a non-empty file.

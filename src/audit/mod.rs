@@ -13,7 +13,7 @@ mod verify;
 
 pub use log::{AuditLog, AuditRef, GENESIS};
 pub use show::{show, ShowFilter};
-pub use verify::{verify_files, VerifyReport};
+pub use verify::{verify_bytes, verify_files, VerifyReport};
 
 /// Escapes untrusted text for evidence and audit: printable ASCII is kept,
 /// everything else becomes a visible escape, and the result is capped.

@@ -6,6 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
+use super::escape_untrusted;
 use crate::error::Error;
 
 /// Filters for `audit show`.
@@ -22,22 +23,28 @@ impl ShowFilter {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Ok(t.with_timezone(&Utc));
         }
-        let (num, unit) = s.split_at(s.len().saturating_sub(1));
+        let bad = |why: &str| Error::Usage(format!("--since {}: {why}", escape_untrusted(s, 40)));
+        let split = s
+            .char_indices()
+            .last()
+            .map(|(i, _)| i)
+            .ok_or_else(|| bad("empty"))?;
+        let (num, unit) = s.split_at(split);
         let n: i64 = num
             .parse()
-            .map_err(|_| Error::Usage(format!("--since {s:?}: use RFC 3339 or 30m/12h/7d")))?;
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| bad("use an RFC 3339 time or an age such as 90m, 12h, 2d, 1w"))?;
         let d = match unit {
-            "s" => Duration::seconds(n),
-            "m" => Duration::minutes(n),
-            "h" => Duration::hours(n),
-            "d" => Duration::days(n),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "--since {s:?}: unit must be s, m, h or d"
-                )))
-            }
+            "s" => Duration::try_seconds(n),
+            "m" => Duration::try_minutes(n),
+            "h" => Duration::try_hours(n),
+            "d" => Duration::try_days(n),
+            "w" => Duration::try_weeks(n),
+            _ => return Err(bad("the unit must be s, m, h, d or w")),
         };
-        Ok(now - d)
+        d.and_then(|d| now.checked_sub_signed(d))
+            .ok_or_else(|| bad("that age reaches before any representable time"))
     }
 
     fn keeps(&self, v: &Value) -> bool {

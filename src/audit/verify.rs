@@ -22,19 +22,26 @@ pub struct VerifyReport {
     pub head_checked: bool,
 }
 
+impl VerifyReport {
+    /// Nothing verified yet (`ok` only once the walk has finished).
+    fn failing(files: Vec<String>) -> VerifyReport {
+        VerifyReport {
+            ok: false,
+            files,
+            records: 0,
+            first_seq: None,
+            last: None,
+            first_bad: None,
+            reason: None,
+            head_checked: false,
+        }
+    }
+}
+
 /// Verifies `files` as one chain, in order (oldest rotated file first). When
 /// `live` names the live log, its end is checked against the head file.
 pub fn verify_files(files: &[PathBuf], live: Option<&AuditLog>) -> VerifyReport {
-    let mut report = VerifyReport {
-        ok: false,
-        files: files.iter().map(|f| f.display().to_string()).collect(),
-        records: 0,
-        first_seq: None,
-        last: None,
-        first_bad: None,
-        reason: None,
-        head_checked: false,
-    };
+    let mut report = VerifyReport::failing(files.iter().map(|f| f.display().to_string()).collect());
     let mut prev: Option<AuditRef> = None;
     for file in files {
         if let Err((line, why)) = walk(file, &mut prev, &mut report) {
@@ -86,6 +93,31 @@ fn walk(
     report: &mut VerifyReport,
 ) -> Result<(), (usize, String)> {
     let bytes = std::fs::read(file).map_err(|e| (0, format!("cannot read: {}", e.kind())))?;
+    walk_bytes(&bytes, prev, report)
+}
+
+/// Verifies one file's bytes as a single-file chain (the fuzz target's entry).
+pub fn verify_bytes(bytes: &[u8]) -> VerifyReport {
+    let mut report = VerifyReport::failing(vec!["(bytes)".into()]);
+    let mut prev = None;
+    match walk_bytes(bytes, &mut prev, &mut report) {
+        Ok(()) => {
+            report.ok = true;
+            report.last = prev;
+        }
+        Err((line, why)) => {
+            report.first_bad = Some(format!("(bytes):{line}"));
+            report.reason = Some(why);
+        }
+    }
+    report
+}
+
+fn walk_bytes(
+    bytes: &[u8],
+    prev: &mut Option<AuditRef>,
+    report: &mut VerifyReport,
+) -> Result<(), (usize, String)> {
     if bytes.is_empty() {
         return Err((
             1,

@@ -4,62 +4,64 @@
 //! wrote is stored in OpenBao (or revoked). Every file made for or by the
 //! helper lives in one private 0700 folder that is removed on every path.
 
-use std::fs::{DirBuilder, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::os::files::{read_secret_file, Rule};
+use crate::os::dir::WorkDir;
 use crate::os::signals::Signals;
 use crate::secret::Secret;
 
 const MAX_OUTPUT: usize = 1 << 20;
 
-/// A private folder, removed with everything in it when dropped.
-pub struct PrivateDir(PathBuf);
+/// A private folder in the state folder, removed with everything in it when
+/// dropped. Made and emptied relative to the state folder's descriptor, and
+/// owned like it (the lane user's), so the helper, which runs as the lane
+/// user, can use it.
+pub struct PrivateDir {
+    parent: WorkDir,
+    name: String,
+    dir: WorkDir,
+}
 
 impl PrivateDir {
-    pub fn create(parent: &Path, name: &str) -> Result<PrivateDir, Error> {
-        let p = parent.join(name);
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&p)
-            .map_err(|e| Error::Io(format!("private folder {}: {}", p.display(), e.kind())))?;
-        Ok(PrivateDir(p))
+    pub fn create(parent: &WorkDir, name: &str) -> Result<PrivateDir, Error> {
+        let dir = parent.make_private_dir(name).map_err(Error::Io)?;
+        Ok(PrivateDir {
+            parent: parent.try_clone().map_err(Error::Io)?,
+            name: name.to_string(),
+            dir,
+        })
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        self.dir.path()
+    }
+
+    /// Who owns the folder (the user the helper runs as, when root runs it).
+    pub fn owner(&self) -> (nix::unistd::Uid, nix::unistd::Gid) {
+        self.dir.owner()
     }
 
     /// Writes a 0600 secret file (create-new, no symlinks).
     pub fn write_secret(&self, name: &str, value: &Secret) -> Result<PathBuf, Error> {
-        let p = self.0.join(name);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
-            .open(&p)
-            .map_err(|e| Error::Io(format!("{}: {}", p.display(), e.kind())))?;
+        let mut f = self.dir.create_new(name, 0o600).map_err(Error::Io)?;
         f.write_all(value.expose().as_bytes())
             .map_err(|e| Error::Io(e.to_string()))?;
-        Ok(p)
+        Ok(self.dir.path().join(name))
     }
 }
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = self.parent.remove_private_dir(&self.name);
     }
 }
 
@@ -93,7 +95,22 @@ pub fn run(
     signals: &Signals,
 ) -> Result<HelperOutput, Error> {
     let op_file = dir.write_secret("operator.key", operator_key)?;
-    let mut cmd = Command::new(&spec.argv[0]);
+    let program = check_program(spec)?;
+    let mut cmd = Command::new(&program);
+    cmd.arg0(&spec.argv[0]);
+    // The helper is site code: it never runs as root. Run by root (attended
+    // use), it runs as the owner of its private folder (the lane user, who
+    // owns the state folder); std drops root's supplementary groups with it.
+    if nix::unistd::geteuid().is_root() {
+        let (uid, gid) = dir.owner();
+        if uid.is_root() {
+            return Err(Error::HelperFailed(
+                "the helper never runs as root: the state folder must belong to the lane user"
+                    .into(),
+            ));
+        }
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
     cmd.args(&spec.argv[1..])
         .env_clear()
         .env("PATH", crate::env::SAFE_PATH)
@@ -271,15 +288,40 @@ fn scrub_json(v: &Value, scrub: &dyn Fn(&str) -> String) -> Value {
     }
 }
 
+/// The helper program and its working folder pass the trusted-file rules:
+/// owned by root, the running user or the lane user, writable by nobody
+/// else, nor any folder above them (else whoever can write there runs code
+/// as the lane user, or as root before this rule).
+/// Returns the program's real path (symlinks resolved), which is what runs.
+fn check_program(spec: &HelperSpec) -> Result<PathBuf, Error> {
+    let named = Path::new(&spec.argv[0]);
+    crate::os::files::check_ancestors(named, None)
+        .map_err(|m| Error::FileUntrusted(format!("helper program {}: {m}", named.display())))?;
+    let real = std::fs::canonicalize(named).map_err(|e| {
+        Error::HelperFailed(format!("cannot start {}: {}", named.display(), e.kind()))
+    })?;
+    crate::os::files::open_trusted(
+        &real,
+        crate::os::files::Rule {
+            max_size: u64::MAX,
+            ..crate::os::files::Rule::CONFIG.named("helper program")
+        },
+    )
+    .map_err(Error::FileUntrusted)?;
+    if let Some(w) = spec.workdir {
+        crate::os::dir::WorkDir::open(w)
+            .map_err(|m| Error::FileUntrusted(format!("helper working folder: {m}")))?;
+    }
+    Ok(real)
+}
+
 /// A key-shaped file the helper left in the private folder without naming it.
 fn find_left_key(dir: &PrivateDir) -> Option<(Secret, String)> {
-    let entries = std::fs::read_dir(dir.path()).ok()?;
-    for e in entries.flatten() {
-        let name = e.file_name();
+    for name in dir.dir.list().ok()? {
         if name == "operator.key" || name == "runtime.key" {
             continue;
         }
-        if let Ok(k) = read_key_file(dir, &e.path()) {
+        if let Ok(k) = dir.read_key(&name) {
             if crate::interhub::key_shape_ok(k.0.expose()) {
                 return Some(k);
             }
@@ -288,26 +330,33 @@ fn find_left_key(dir: &PrivateDir) -> Option<(Secret, String)> {
     None
 }
 
+/// The key file the helper reported: a plain file name inside our private
+/// folder (its absolute path there), read relative to the folder's descriptor.
 fn read_key_file(dir: &PrivateDir, f: &Path) -> Result<(Secret, String), Error> {
-    let inside = f.is_absolute()
-        && f.parent().is_some_and(|p| p == dir.path())
-        && f.file_name().is_some_and(|n| !n.is_empty());
-    if !inside {
-        return Err(Error::HelperFailed(format!(
+    let name = f
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|_| f.is_absolute() && f.parent() == Some(dir.path()));
+    match name {
+        Some(n) => dir.read_key(n),
+        None => Err(Error::HelperFailed(format!(
             "runtimeKey.keyFile {} is outside the helper's private folder",
             crate::audit::escape_untrusted(&f.display().to_string(), 120)
-        )));
+        ))),
     }
-    let rule = Rule {
-        what: "helper key file",
-        ..Rule::ATTENDED_KEY
-    };
-    let rule = Rule {
-        owners: crate::os::files::Owners::RootOrSelf,
-        check_parent: false,
-        ..rule
-    };
-    let key = read_secret_file(f, rule).map_err(Error::HelperFailed)?;
-    let prefix = crate::interhub::key_prefix(key.expose());
-    Ok((key, prefix))
+}
+
+impl PrivateDir {
+    fn read_key(&self, name: &str) -> Result<(Secret, String), Error> {
+        let bytes = self
+            .dir
+            .read_file(name, 8 << 10)
+            .map_err(Error::HelperFailed)?
+            .ok_or_else(|| Error::HelperFailed(format!("helper key file {name} is missing")))?;
+        let bytes = zeroize::Zeroizing::new(bytes);
+        let key = crate::os::files::parse_secret(&bytes, &format!("helper key file {name}"))
+            .map_err(Error::HelperFailed)?;
+        let prefix = crate::interhub::key_prefix(key.expose());
+        Ok((key, prefix))
+    }
 }

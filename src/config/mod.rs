@@ -78,10 +78,21 @@ pub enum Runner {
     },
 }
 
+/// The lane's login account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub shell: PathBuf,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: PathBuf,
+    /// `lane.user`, looked up: the account sshd runs ops-warden as.
+    pub lane_user: Option<LaneUser>,
     pub lane: CertPolicy,
     pub audit_path: PathBuf,
     pub state_dir: PathBuf,
@@ -117,6 +128,59 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     let raw: raw::RawConfig = toml::from_str(&text)
         .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
     validate(path, raw).map_err(|p| p.to_error())
+}
+
+/// Where an attended run's OpenBao address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrSource {
+    Flag,
+    BaoAddr,
+    Config,
+}
+
+impl AddrSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            AddrSource::Flag => "--openbao-addr",
+            AddrSource::BaoAddr => "BAO_ADDR",
+            AddrSource::Config => "the config",
+        }
+    }
+}
+
+/// Applies an attended run's OpenBao address and CA override, under exactly
+/// the config's rules: an http(s) URL, plain http only to loopback, and an
+/// https address other than the config's needs a pinned CA bundle (the
+/// override's or the config's): credentials never go anywhere the config's
+/// checks would not have allowed.
+pub fn override_openbao(
+    cfg: &mut Config,
+    addr: Option<(&str, &'static str)>,
+    ca_bundle: Option<(&str, &'static str)>,
+) -> Result<(), Error> {
+    let Some(o) = cfg.openbao.as_mut() else {
+        return Ok(());
+    };
+    let mut p = Problems::default();
+    if let Some((c, key)) = ca_bundle {
+        o.ca_bundle = Some(absolute(&mut p, key, c));
+    }
+    if let Some((a, key)) = addr {
+        let a = a.trim_end_matches('/');
+        check_url(&mut p, key, a);
+        if a != o.addr && a.starts_with("https://") && o.ca_bundle.is_none() {
+            p.add(
+                key,
+                "differs from openbao.addr: pin its CA with --openbao-ca-bundle (or BAO_CACERT)",
+            );
+        }
+        o.addr = a.to_string();
+    }
+    if p.0.is_empty() {
+        Ok(())
+    } else {
+        Err(p.to_error())
+    }
 }
 
 fn absolute(p: &mut Problems, key: &str, v: &str) -> PathBuf {
@@ -191,12 +255,24 @@ fn kv(p: &mut Problems, key: &str, raw: raw::RawKvField) -> KvField {
 fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
     let mut p = Problems::default();
     let l = raw.lane;
-    if let Some(name) = &l.user {
-        match nix::unistd::User::from_name(name) {
-            Ok(Some(u)) => crate::os::files::trust_lane_user(u.uid.as_raw()),
-            _ => p.add("lane.user", format!("no such user {name:?}")),
-        }
-    }
+    let lane_user = match &l.user {
+        Some(name) => match nix::unistd::User::from_name(name) {
+            Ok(Some(u)) => {
+                crate::os::files::trust_lane_user(u.uid.as_raw());
+                Some(LaneUser {
+                    name: name.clone(),
+                    uid: u.uid.as_raw(),
+                    gid: u.gid.as_raw(),
+                    shell: u.shell,
+                })
+            }
+            _ => {
+                p.add("lane.user", format!("no such user {name:?}"));
+                None
+            }
+        },
+        None => None,
+    };
     if l.principal.is_empty()
         || !l
             .principal
@@ -331,6 +407,24 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
 
     let interhub = raw.interhub.map(|i| {
         check_url(&mut p, "interhub.base_url", &i.base_url);
+        // Inter-Hub "cannot be impersonated" only with a pinned CA.
+        if i.base_url.starts_with("https://")
+            && !is_loopback_url(&i.base_url)
+            && i.ca_bundle.is_none()
+            && !i.use_system_roots
+        {
+            p.add(
+                "interhub.ca_bundle",
+                "required for a non-loopback https base_url (pin Inter-Hub's CA), \
+                 unless use_system_roots = true says the system roots are meant",
+            );
+        }
+        if i.use_system_roots && i.ca_bundle.is_some() {
+            p.add(
+                "interhub.use_system_roots",
+                "contradicts interhub.ca_bundle: choose one",
+            );
+        }
         let slug_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 64
@@ -396,6 +490,7 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
         return Err(p);
     }
     Ok(Config {
+        lane_user,
         source: source.to_path_buf(),
         lane: CertPolicy {
             principal: l.principal,
@@ -406,7 +501,7 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
             clock_skew_secs: l.clock_skew_secs,
             allowed_critical_options: l.allowed_critical_options,
             require_source_address: l.require_source_address,
-            refused_extensions: l.refused_extensions,
+            allowed_extensions: l.allowed_extensions,
         },
         audit_path,
         state_dir,
@@ -497,5 +592,90 @@ kind = "command"
                 p.0
             );
         }
+    }
+
+    fn minimal(extra: &str) -> String {
+        format!(
+            "[lane]\nprincipal='p'\nkey_id_pattern='a*'\nca_keys=['{CA}']\nmax_ttl_secs=600\n\
+             [audit]\npath='/a'\n{extra}"
+        )
+    }
+
+    fn problems(extra: &str) -> Vec<(String, String)> {
+        from_str(Path::new("x.toml"), &minimal(extra))
+            .err()
+            .map(|p| p.0)
+            .unwrap_or_default()
+    }
+
+    const IH: &str = "[interhub]\nmanifest='/m'\nwidgets='/w'\n";
+
+    #[test]
+    fn safe_defaults() {
+        let cfg = from_str(Path::new("x.toml"), &minimal("")).unwrap();
+        assert!(cfg.lane.require_sole_principal, "safe when omitted");
+        assert!(
+            cfg.lane.allowed_extensions.is_empty(),
+            "no extension allowed"
+        );
+        // Inter-Hub over non-loopback https needs a pinned CA, or an explicit word.
+        let p = problems(&format!("{IH}base_url='https://hub.example'\n"));
+        assert!(p.iter().any(|(k, _)| k == "interhub.ca_bundle"), "{p:?}");
+        assert!(problems(&format!(
+            "{IH}base_url='https://hub.example'\nca_bundle='/etc/ca.pem'\n"
+        ))
+        .is_empty());
+        assert!(problems(&format!(
+            "{IH}base_url='https://hub.example'\nuse_system_roots=true\n"
+        ))
+        .is_empty());
+        assert!(problems(&format!("{IH}base_url='http://127.0.0.1:8080'\n")).is_empty());
+        let p = problems(&format!(
+            "{IH}base_url='https://hub.example'\nuse_system_roots=true\nca_bundle='/c'\n"
+        ));
+        assert!(
+            p.iter().any(|(k, _)| k == "interhub.use_system_roots"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn an_openbao_override_passes_the_configs_rules() {
+        let base =
+            "[openbao]\naddr='https://bao.example:8200'\nauth='token-file'\ntoken_file='/t'\n";
+        let load = || from_str(Path::new("x.toml"), &minimal(base)).unwrap();
+        let over = |addr: &str, ca: Option<&str>| {
+            let mut c = load();
+            override_openbao(
+                &mut c,
+                Some((addr, "--openbao-addr")),
+                ca.map(|c| (c, "--openbao-ca-bundle")),
+            )
+            .map(|_| c.openbao.unwrap())
+        };
+        let e = over("http://10.0.0.5:8200", None).unwrap_err().to_string();
+        assert!(
+            e.contains("--openbao-addr: plain http is only allowed to a loopback"),
+            "{e}"
+        );
+        let e = over("https://other.example:8200", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pin its CA"), "{e}");
+        let o = over("https://other.example:8200", Some("/etc/ca.pem")).unwrap();
+        assert_eq!(o.addr, "https://other.example:8200");
+        assert_eq!(o.ca_bundle.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert!(
+            over("https://bao.example:8200/", None).is_ok(),
+            "the same address"
+        );
+        assert!(over("http://127.0.0.1:8200", None).is_ok(), "loopback http");
+        let e = over("https://other.example:8200", Some("rel.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--openbao-ca-bundle: must be an absolute path"),
+            "{e}"
+        );
     }
 }

@@ -21,7 +21,8 @@ pub struct RawLane {
     pub principal: String,
     /// The account sshd runs ops-warden as (e.g. `ihub-bootstrap`).
     pub user: Option<String>,
-    #[serde(default)]
+    /// Safe by default: a certificate naming other principals too is refused.
+    #[serde(default = "yes")]
     pub require_sole_principal: bool,
     pub key_id_pattern: String,
     #[serde(default)]
@@ -34,8 +35,14 @@ pub struct RawLane {
     pub allowed_critical_options: Vec<String>,
     #[serde(default)]
     pub require_source_address: bool,
-    #[serde(default = "default_refused_ext")]
-    pub refused_extensions: Vec<String>,
+    /// Certificate extensions allowed; any other gets the certificate
+    /// refused. Default: none (the lane needs no PTY, forwarding or rc).
+    #[serde(default)]
+    pub allowed_extensions: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_skew() -> u64 {
@@ -43,17 +50,6 @@ fn default_skew() -> u64 {
 }
 fn default_critical() -> Vec<String> {
     vec!["source-address".into()]
-}
-fn default_refused_ext() -> Vec<String> {
-    [
-        "permit-pty",
-        "permit-port-forwarding",
-        "permit-agent-forwarding",
-        "permit-X11-forwarding",
-        "permit-user-rc",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +150,10 @@ fn default_runtime_field() -> RawKvField {
 pub struct RawInterhub {
     pub base_url: String,
     pub ca_bundle: Option<String>,
+    /// Trust the system's CA roots for Inter-Hub instead of a pinned bundle;
+    /// must be said explicitly for a non-loopback https address.
+    #[serde(default)]
+    pub use_system_roots: bool,
     #[serde(default = "default_ih_timeout")]
     pub timeout_secs: u64,
     #[serde(default = "default_retries")]

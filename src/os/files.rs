@@ -24,23 +24,8 @@ pub fn trust_lane_user(uid: u32) {
 }
 
 /// root, the running user, or the configured lane user.
-fn trusted_owner(uid: u32) -> bool {
+pub(crate) fn trusted_owner(uid: u32) -> bool {
     uid == 0 || uid == geteuid().as_raw() || LANE_UID.get() == Some(&uid)
-}
-
-/// Hands a file root just created to the owner of its folder (the lane
-/// user's folders), so the lane user can keep using it. No-op unless root.
-pub fn hand_to_folder_owner(path: &Path) {
-    if !geteuid().is_root() {
-        return;
-    }
-    if let Some(meta) = path.parent().and_then(|p| std::fs::metadata(p).ok()) {
-        let _ = nix::unistd::chown(
-            path,
-            Some(nix::unistd::Uid::from_raw(meta.uid())),
-            Some(nix::unistd::Gid::from_raw(meta.gid())),
-        );
-    }
 }
 
 /// Who may own a trusted file.
@@ -76,7 +61,8 @@ impl Rule {
     pub const SECRET: Rule = Rule {
         what: "secret file",
         owners: Owners::RootOrSelf,
-        forbidden_mode: 0o037,
+        // 0600 or 0400, as the README says: one rule, enforced.
+        forbidden_mode: 0o177,
         max_size: 64 << 10,
         check_parent: true,
     };
@@ -99,7 +85,11 @@ pub fn open_trusted(path: &Path, rule: Rule) -> Result<File, String> {
     let shown = path.display();
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY).bits())
+        // O_NONBLOCK: a FIFO (or device) must not hang the open; the type is
+        // checked on the descriptor right after.
+        .custom_flags(
+            (OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK).bits(),
+        )
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             Some(40) => format!("{} {shown} is a symbolic link", rule.what),
@@ -109,10 +99,28 @@ pub fn open_trusted(path: &Path, rule: Rule) -> Result<File, String> {
         .metadata()
         .map_err(|e| format!("{} {shown}: {e}", rule.what))?;
     check_meta(&meta, rule).map_err(|m| format!("{} {shown} {m}", rule.what))?;
+    if rule.owners == Owners::Caller {
+        // What the caller hands over must be a file of its own, not another
+        // name for one (a hard link) nor a kernel file (procfs, sysfs).
+        if meta.nlink() != 1 {
+            return Err(format!("{} {shown} has {} links", rule.what, meta.nlink()));
+        }
+        if is_kernel_fs(&file) {
+            return Err(format!("{} {shown} is on procfs or sysfs", rule.what));
+        }
+    }
     if rule.check_parent {
-        check_parent(path).map_err(|m| format!("{} {shown}: {m}", rule.what))?;
+        check_ancestors(path, Some(meta.uid()))
+            .map_err(|m| format!("{} {shown}: {m}", rule.what))?;
     }
     Ok(file)
+}
+
+fn is_kernel_fs(file: &File) -> bool {
+    use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    fstatfs(file).map_or(true, |s| {
+        s.filesystem_type() == PROC_SUPER_MAGIC || s.filesystem_type() == SYSFS_MAGIC
+    })
 }
 
 fn check_meta(meta: &std::fs::Metadata, rule: Rule) -> Result<(), String> {
@@ -150,23 +158,61 @@ fn check_meta(meta: &std::fs::Metadata, rule: Rule) -> Result<(), String> {
     Ok(())
 }
 
-/// The folder holding a trusted file must be owned by root or the running
-/// user and not writable by group or others (else the file could be swapped).
-pub fn check_parent(path: &Path) -> Result<(), String> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::env::current_dir().map_err(|e| e.to_string())?,
+/// Every folder above `path` must be owned by root, the running user or
+/// `owner` (the owner of what `path` names, when that is trusted), and must
+/// not be writable by group or others unless it is sticky (like /tmp). A
+/// symlinked ancestor must be root's (or the running user's), and the folder
+/// it leads to is checked the same way. Else someone else could swap `path`.
+pub fn check_ancestors(path: &Path, owner: Option<u32>) -> Result<(), String> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| e.to_string())?
+            .join(path)
     };
-    let meta = std::fs::metadata(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let uid = meta.uid();
-    if !trusted_owner(uid) {
-        return Err(format!("folder {} is owned by uid {uid}", parent.display()));
+    let euid = geteuid().as_raw();
+    let allowed = |uid: u32| uid == 0 || uid == euid || Some(uid) == owner;
+    for dir in abs.ancestors().skip(1) {
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if meta.file_type().is_symlink() {
+            if meta.uid() != 0 && meta.uid() != euid {
+                return Err(format!(
+                    "folder {} is a symlink owned by uid {}",
+                    dir.display(),
+                    meta.uid()
+                ));
+            }
+            let real = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            // The target and its own ancestors, as if the path had named it.
+            let target =
+                std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+            check_folder(&real, &target, &allowed)?;
+            check_ancestors(&real, owner)?;
+            continue;
+        }
+        check_folder(dir, &meta, &allowed)?;
     }
-    if meta.mode() & 0o022 != 0 {
+    Ok(())
+}
+
+fn check_folder(
+    dir: &Path,
+    meta: &std::fs::Metadata,
+    allowed: &dyn Fn(u32) -> bool,
+) -> Result<(), String> {
+    if !allowed(meta.uid()) {
         return Err(format!(
-            "folder {} is writable by group or others (mode {:04o})",
-            parent.display(),
-            meta.mode() & 0o7777
+            "folder {} is owned by uid {}",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(format!(
+            "folder {} is writable by group or others (mode {mode:04o})",
+            dir.display()
         ));
     }
     Ok(())
@@ -189,20 +235,21 @@ pub fn read_trusted(path: &Path, rule: Rule) -> Result<Vec<u8>, String> {
 /// newline stripped, printable ASCII only.
 pub fn read_secret_file(path: &Path, rule: Rule) -> Result<crate::secret::Secret, String> {
     let bytes = zeroize::Zeroizing::new(read_trusted(path, rule)?);
+    parse_secret(&bytes, &format!("{} {}", rule.what, path.display()))
+}
+
+/// A one-line secret from a file's bytes (`shown` names the file in errors).
+pub fn parse_secret(bytes: &[u8], shown: &str) -> Result<crate::secret::Secret, String> {
     let mut end = bytes.len();
     while end > 0 && (bytes[end - 1] == b'\n' || bytes[end - 1] == b'\r') {
         end -= 1;
     }
     let body = &bytes[..end];
     if body.is_empty() {
-        return Err(format!("{} {} is empty", rule.what, path.display()));
+        return Err(format!("{shown} is empty"));
     }
     if !body.iter().all(|b| (0x21..=0x7e).contains(b)) {
-        return Err(format!(
-            "{} {} holds bytes outside printable ASCII",
-            rule.what,
-            path.display()
-        ));
+        return Err(format!("{shown} holds bytes outside printable ASCII"));
     }
     // Checked ASCII above, so this cannot fail.
     let text = String::from_utf8(body.to_vec()).map_err(|_| "not UTF-8".to_string())?;
@@ -235,6 +282,11 @@ mod tests {
             read_secret_file(&ok, Rule::SECRET).unwrap().expose(),
             "s3cr3t"
         );
+        let group = write(d.path(), "group", "s3cr3t", 0o640);
+        let err = read_secret_file(&group, Rule::SECRET).unwrap_err();
+        assert!(err.contains("mode 0640"), "one rule: 0600 or 0400: {err}");
+        let ro = write(d.path(), "ro", "s3cr3t", 0o400);
+        assert!(read_secret_file(&ro, Rule::SECRET).is_ok());
         let open = write(d.path(), "open", "s3cr3t", 0o644);
         let err = read_secret_file(&open, Rule::SECRET).unwrap_err();
         assert!(err.contains("mode 0644"), "{err}");

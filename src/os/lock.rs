@@ -1,14 +1,67 @@
 //! One bootstrap at a time per host: an exclusive flock with a bounded wait.
+//! The same bounded, signal-aware wait serves the audit log's lock.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::fs::File;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::Error;
+use crate::os::dir::{Access, WorkDir};
+use crate::os::signals::Signals;
+
+/// Why a lock was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LockError {
+    /// The deadline passed with another holder.
+    Busy,
+    /// A signal arrived while waiting.
+    Aborted(String),
+    Io(String),
+}
+
+impl LockError {
+    pub fn into_error(self) -> Error {
+        match self {
+            LockError::Busy => Error::Busy,
+            LockError::Aborted(m) => Error::Aborted(m),
+            LockError::Io(m) => Error::Io(m),
+        }
+    }
+}
+
+/// Takes an exclusive flock on `file`, polling until `wait` has passed; a
+/// signal recorded in `signals` (if given) ends the wait. Never blocks in
+/// the kernel, so neither a holder that never lets go nor a signal can
+/// leave the process stuck.
+pub fn lock_with_deadline(
+    mut file: File,
+    wait: Duration,
+    signals: Option<&Signals>,
+    what: &str,
+) -> Result<Flock<File>, LockError> {
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((f, Errno::EWOULDBLOCK)) | Err((f, Errno::EINTR)) => {
+                if let Some(s) = signals {
+                    s.checkpoint(&format!("{what} was unlocked"))
+                        .map_err(|e| LockError::Aborted(e.to_string()))?;
+                }
+                if Instant::now() >= deadline {
+                    return Err(LockError::Busy);
+                }
+                file = f;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err((_, e)) => return Err(LockError::Io(format!("flock: {}", e.desc()))),
+        }
+    }
+}
 
 /// Held for the whole run; released when dropped (or when the process dies).
 pub struct RunLock {
@@ -16,30 +69,33 @@ pub struct RunLock {
 }
 
 impl RunLock {
-    pub fn acquire(path: &Path, wait: Duration) -> Result<RunLock, Error> {
-        let deadline = Instant::now() + wait;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
-            .open(path)
-            .map_err(|e| Error::Io(format!("lock file {}: {}", path.display(), e.kind())))?;
-        crate::os::files::hand_to_folder_owner(path);
-        loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(RunLock { _lock: lock }),
-                Err((f, Errno::EWOULDBLOCK)) | Err((f, Errno::EINTR)) => {
-                    if Instant::now() >= deadline {
-                        return Err(Error::Busy);
-                    }
-                    file = f;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err((_, e)) => return Err(Error::Io(format!("flock {}: {e}", path.display()))),
-            }
+    /// Takes `name` in the state folder `dir` (opened relative to it).
+    pub fn acquire(
+        dir: &WorkDir,
+        name: &str,
+        wait: Duration,
+        signals: Option<&Signals>,
+    ) -> Result<RunLock, Error> {
+        let shown = dir.path().join(name);
+        let file = dir
+            .open_file(name, Access::ReadWrite, Some(0o600))
+            .map_err(|m| Error::Io(format!("lock file: {m}")))?
+            .ok_or_else(|| Error::Io(format!("lock file {} vanished", shown.display())))?;
+        let lock =
+            lock_with_deadline(file, wait, signals, "the host lock").map_err(|e| match e {
+                LockError::Io(m) => Error::Io(format!("{}: {m}", shown.display())),
+                e => e.into_error(),
+            })?;
+        if !dir
+            .still_names(name, &lock)
+            .map_err(|m| Error::Io(format!("lock file: {m}")))?
+        {
+            return Err(Error::Io(format!(
+                "lock file {} was replaced while waiting for it",
+                shown.display()
+            )));
         }
+        Ok(RunLock { _lock: lock })
     }
 }
 
@@ -50,11 +106,11 @@ mod tests {
     #[test]
     fn second_holder_is_busy() {
         let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("run.lock");
-        let first = RunLock::acquire(&p, Duration::from_millis(10)).unwrap();
-        let second = RunLock::acquire(&p, Duration::from_millis(100));
+        let w = WorkDir::open(d.path()).unwrap();
+        let first = RunLock::acquire(&w, "run.lock", Duration::from_millis(10), None).unwrap();
+        let second = RunLock::acquire(&w, "run.lock", Duration::from_millis(100), None);
         assert_eq!(second.err(), Some(Error::Busy));
         drop(first);
-        RunLock::acquire(&p, Duration::from_millis(10)).unwrap();
+        RunLock::acquire(&w, "run.lock", Duration::from_millis(10), None).unwrap();
     }
 }

@@ -1,5 +1,6 @@
 //! OS hardening, trusted-file checks and the single-run lock.
 
+pub mod dir;
 pub mod files;
 pub mod harden;
 pub mod lock;

@@ -41,7 +41,8 @@ pub struct CertPolicy {
     pub clock_skew_secs: u64,
     pub allowed_critical_options: Vec<String>,
     pub require_source_address: bool,
-    pub refused_extensions: Vec<String>,
+    /// Extensions a certificate may carry (an allowlist; empty: none).
+    pub allowed_extensions: Vec<String>,
 }
 
 /// A caller whose certificate passed every check. Only [`verify`] makes one.
@@ -182,7 +183,7 @@ pub fn verify(
         None => {}
     }
     for name in cert.extensions().keys() {
-        if policy.refused_extensions.iter().any(|r| r == name) {
+        if !policy.allowed_extensions.iter().any(|a| a == name) {
             return Err(Error::ExtensionRefused(name.clone()));
         }
     }

@@ -62,7 +62,7 @@ impl Lab {
             clock_skew_secs: 60,
             allowed_critical_options: vec!["source-address".into()],
             require_source_address: false,
-            refused_extensions: vec!["permit-pty".into(), "permit-port-forwarding".into()],
+            allowed_extensions: vec![],
         }
     }
 }
@@ -210,6 +210,28 @@ fn each_violation_has_its_own_code() {
     );
     assert_eq!(
         check(&with(&["-O", "permit-pty"]), "ca"),
+        "extension-refused"
+    );
+    // Extensions are an allowlist: an unknown custom one is refused too.
+    assert_eq!(
+        check(&with(&["-O", "extension:login@example.com=x"]), "ca"),
+        "extension-refused"
+    );
+}
+
+#[test]
+fn allowed_extensions_are_the_only_ones_accepted() {
+    let lab = Lab::new();
+    let mut p = lab.policy();
+    p.allowed_extensions = vec!["login@example.com".into()];
+    let ip = Some("127.0.0.1".parse().unwrap());
+    let mut opts = GOOD.to_vec();
+    opts.extend(["-O", "extension:login@example.com=x"]);
+    assert_eq!(code(verify(&p, &lab.sign("ca", &opts), ip, now())), "ok");
+    let mut opts = GOOD.to_vec();
+    opts.extend(["-O", "permit-pty"]);
+    assert_eq!(
+        code(verify(&p, &lab.sign("ca", &opts), ip, now())),
         "extension-refused"
     );
 }

@@ -7,7 +7,6 @@
 //! endpoints on the same client.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use rustify_derive::Endpoint;
@@ -44,13 +43,6 @@ struct CapabilitiesSelf {
 /// A KV v2 secret's data and its version.
 type KvVersion = (Map<String, Value>, u64);
 
-/// Overrides honoured in attended use only (`BAO_ADDR`, `BAO_CACERT`).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub addr: Option<String>,
-    pub ca_bundle: Option<String>,
-}
-
 /// A logged-in OpenBao session. The token is revoked on [`OpenBao::close`]
 /// (or on drop) when this session created it.
 pub struct OpenBao {
@@ -67,14 +59,9 @@ pub struct OpenBao {
 
 impl OpenBao {
     /// Probes health, then logs in with the configured method.
-    pub fn connect(cfg: &OpenbaoConfig, overrides: &Overrides) -> Result<OpenBao, Error> {
-        let addr = overrides.addr.clone().unwrap_or_else(|| cfg.addr.clone());
-        let addr = addr.trim_end_matches('/').to_string();
-        let ca = overrides
-            .ca_bundle
-            .as_deref()
-            .map(Path::new)
-            .or(cfg.ca_bundle.as_deref());
+    pub fn connect(cfg: &OpenbaoConfig) -> Result<OpenBao, Error> {
+        let addr = cfg.addr.trim_end_matches('/').to_string();
+        let ca = cfg.ca_bundle.as_deref();
         let rt = crate::http::runtime()?;
         let http = {
             let _in_runtime = rt.enter();
@@ -465,19 +452,22 @@ impl OpenBao {
         self.notes.borrow().clone()
     }
 
-    /// Revokes the login token (only one this session created).
-    pub fn close(&mut self) -> Result<(), Error> {
+    /// Revokes the login token, only one this session created (a token
+    /// file's token belongs to whoever wrote it, e.g. an OpenBao Agent).
+    /// `Ok(true)` when a token was revoked.
+    pub fn close(&mut self) -> Result<bool, Error> {
         if self.closed {
-            return Ok(());
+            return Ok(false);
         }
         self.closed = true;
-        if self.owns_token {
+        let revoke = self.owns_token;
+        if revoke {
             self.rt
                 .block_on(vaultrs::token::revoke_self(&self.vault))
                 .map_err(|e| from_client(e, Op::Other, "auth/token/revoke-self"))?;
         }
         self.vault.set_token("");
-        Ok(())
+        Ok(revoke)
     }
 }
 

@@ -149,6 +149,12 @@ impl Bao {
 
     /// Applies host-config/openbao/setup.sh; role_id, secret_id and lane-ca.pub land in `out`.
     pub fn setup_lane(&self, out: &Path) {
+        self.setup_lane_with(out, &[]);
+    }
+
+    /// setup.sh with extra environment (`WRAP_TTL`, `NEW_SECRET_ID`, ...);
+    /// returns what it printed.
+    pub fn setup_lane_with(&self, out: &Path, env: &[(&str, &str)]) -> String {
         let out_ = Command::new("bash")
             .arg(repo().join("host-config/openbao/setup.sh"))
             .env("BAO", bao_path())
@@ -156,6 +162,8 @@ impl Bao {
             .env("BAO_TOKEN", &self.root_token)
             .env("HOME", &self.home)
             .env("OUT_DIR", out)
+            .env("HOST_CIDRS", "127.0.0.1/32")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         assert!(
@@ -163,6 +171,7 @@ impl Bao {
             "setup.sh: {}",
             String::from_utf8_lossy(&out_.stderr)
         );
+        String::from_utf8(out_.stdout).unwrap()
     }
 
     /// Signs a user public key with the lane's SSH role; returns the certificate text.

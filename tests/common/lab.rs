@@ -64,7 +64,10 @@ impl Lab {
             0o600,
         );
         let audit = fx.mkdir("log", 0o750).join("audit.jsonl");
-        fx.mkdir("state", 0o700);
+        // The state folder is the lane user's, as on a host: the helper runs
+        // as its owner, never as root.
+        let state = fx.mkdir("state", 0o700);
+        fx.chown(&state, super::sshd::LANE_USER);
         let mut lab = Lab {
             fx,
             bao,
@@ -80,7 +83,11 @@ impl Lab {
     pub fn write_config(&self, name: &str, o: &LabOptions) -> PathBuf {
         let fx = &self.fx;
         let state = match &o.state {
-            Some(s) => fx.mkdir(s, 0o700),
+            Some(s) => {
+                let d = fx.mkdir(s, 0o700);
+                fx.chown(&d, super::sshd::LANE_USER);
+                d
+            }
             None => fx.path("state"),
         };
         let runner = if o.runner.is_empty() {

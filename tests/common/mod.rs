@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The binary under test; `OW_BIN` points the tests at another build (to
+/// show a regression test failing on an older binary).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ops-warden"))
+    std::env::var_os("OW_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ops-warden")))
 }
 
 pub fn repo() -> PathBuf {

@@ -143,7 +143,10 @@ impl LaneHost {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nUsePAM no\n\
                  StrictModes yes\nLogLevel VERBOSE\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nAuthorizedKeysFile none\nAllowUsers {LANE_USER}\n\
-                 MaxStartups 30:30:60\n{snippet}\n",
+                 MaxStartups 30:30:60\n\
+                 # A permissive global list, as hosts have (Debian: LANG LC_*);\n\
+                 # the lane's Match block must replace it.\n\
+                 AcceptEnv LANG LC_* LD_PRELOAD BASH_ENV\n{snippet}\n",
                 fx.path("host_key").display(),
                 fx.path("sshd.pid").display(),
             ),
@@ -202,6 +205,11 @@ impl LaneHost {
     }
 
     pub fn ssh_command(&self, cert: &Path, remote: &[&str]) -> Command {
+        self.ssh_command_opts(cert, &[], remote)
+    }
+
+    /// ssh with extra client options (before the destination).
+    pub fn ssh_command_opts(&self, cert: &Path, opts: &[&str], remote: &[&str]) -> Command {
         let mut c = Command::new("ssh");
         c.args(["-F", "/dev/null", "-p", &self.port.to_string()])
             .arg("-i")
@@ -223,6 +231,7 @@ impl LaneHost {
                 "ConnectTimeout=10",
                 "-T",
             ])
+            .args(opts)
             .arg(format!("{LANE_USER}@127.0.0.1"))
             .args(remote)
             .stdin(Stdio::null());
@@ -241,6 +250,23 @@ impl LaneHost {
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// `sshd -T` for a connection of the lane user from 127.0.0.1.
+    pub fn effective_settings(&self) -> String {
+        let out = Command::new(sshd_path())
+            .args(["-T", "-C"])
+            .arg(format!("user={LANE_USER},host=localhost,addr=127.0.0.1"))
+            .arg("-f")
+            .arg(self.fx.path("etc/sshd_config"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     pub fn sshd_log(&self) -> String {

@@ -78,7 +78,7 @@ lab_up() {
 
   lab_say "applying host-config/openbao (policy, AppRole, SSH CA role)"
   install -d -m 0700 "$LAB/approle"
-  BAO="$BAO" OUT_DIR="$LAB/approle" bash host-config/openbao/setup.sh >&2
+  BAO="$BAO" OUT_DIR="$LAB/approle" HOST_CIDRS=127.0.0.1/32 bash host-config/openbao/setup.sh >&2
   # The Inter-Hub operator key, generated for the lab, stored via stdin.
   install -d -m 0700 "$LAB/secrets"
   (umask 077; od -An -N24 -tx1 /dev/urandom | tr -d ' \n' | sed 's/^/opk-lab-/' > "$LAB/secrets/operator.key")

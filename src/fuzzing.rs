@@ -1,0 +1,63 @@
+//! Entry points shared by the `cargo fuzz` targets (`fuzz/`) and the test that
+//! replays their corpora on stable (`tests/fuzz_corpus.rs`): each takes
+//! arbitrary bytes and must neither panic nor hang, whatever they hold.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// `SSH_ORIGINAL_COMMAND` as sshd hands it over (any bytes).
+pub fn command(data: &[u8]) {
+    let parsed = crate::ssh::command::parse(Some(OsStr::from_bytes(data)));
+    if let Ok(verb) = parsed {
+        // What is accepted must print and parse back to itself.
+        let canonical = verb.canonical();
+        let again = crate::ssh::command::parse(Some(OsStr::new(&canonical)))
+            .expect("a canonical command parses");
+        assert_eq!(again.canonical(), canonical);
+    }
+    let _ = crate::ssh::command::display_untrusted(Some(OsStr::from_bytes(data)));
+}
+
+/// The CA every fuzzed certificate is checked against (an ed25519 key).
+const FUZZ_CA: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDzGUD/gB1QpvlqgqhMxi0MvvlNod+SqRS7UhKzeH/gi fuzz-ca";
+
+/// An `SSH_USER_AUTH` file's text, then the certificate check on whatever
+/// certificate it yields.
+pub fn auth_info(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(cert) = crate::ssh::auth_info::parse_auth_info(text) else {
+        return;
+    };
+    let policy = crate::policy::cert::CertPolicy {
+        principal: "agt-interhub-bootstrap".into(),
+        require_sole_principal: true,
+        key_id_pattern: crate::policy::glob::KeyIdPattern::parse("agt-*-interhub-bootstrap*")
+            .expect("pattern"),
+        pinned: vec![crate::policy::cert::PinnedCa::from_openssh(FUZZ_CA).expect("fuzz CA")],
+        max_ttl_secs: 900,
+        clock_skew_secs: 60,
+        allowed_critical_options: vec!["source-address".into()],
+        require_source_address: false,
+        allowed_extensions: vec![],
+    };
+    let client = Some("127.0.0.1".parse().expect("address"));
+    let _ = crate::policy::cert::verify(&policy, &cert, client, 1_700_000_000);
+    let _ = crate::policy::cert::describe(&cert);
+}
+
+/// A config file's text (validation only; files it names need not exist).
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::config::from_str(Path::new("/fuzz/ops-warden.toml"), text);
+    }
+}
+
+/// An audit log's bytes through the verifier.
+pub fn audit(data: &[u8]) {
+    let r = crate::audit::verify_bytes(data);
+    assert!(r.ok || r.first_bad.is_some(), "a failure names its line");
+}

@@ -1,0 +1,399 @@
+//! Folders ops-warden writes into (the audit folder, the state folder), which
+//! belong to the lane user while root may also run ops-warden (attended use,
+//! `check-config`).
+//!
+//! Nothing inside such a folder is ever done by path: the folder is opened
+//! once (`O_DIRECTORY | O_NOFOLLOW`, after its ancestors were checked), and
+//! every file in it is opened, created, renamed or removed relative to that
+//! descriptor, with `O_NOFOLLOW`. An opened file must be a regular file with
+//! one link, owned by the folder's owner; a file root creates there is handed
+//! to the folder's owner with `fchown` on the descriptor (never `chown` on a
+//! path, which follows a symlink the lane user may have put in its place).
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, OFlag};
+use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
+use nix::unistd::{fchown, geteuid, unlinkat, Gid, Uid, UnlinkatFlags};
+
+use super::files::{check_ancestors, trusted_owner};
+
+/// How a file in a [`WorkDir`] is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+    Append,
+}
+
+/// An opened folder ops-warden writes into.
+#[derive(Debug)]
+pub struct WorkDir {
+    fd: OwnedFd,
+    path: PathBuf,
+    owner: Uid,
+    group: Gid,
+}
+
+fn is_file(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
+}
+
+/// A single path component: no `/`, not `.` or `..`, not empty.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(format!("{name:?} is not a plain file name"));
+    }
+    Ok(())
+}
+
+impl WorkDir {
+    /// Opens `path` as a folder: its ancestors are root's (or the running
+    /// user's) and not writable by others, it is not a symlink, it belongs to
+    /// root, the running user or the lane user, and only its owner may write.
+    pub fn open(path: &Path) -> Result<WorkDir, String> {
+        let shown = path.display();
+        check_ancestors(path, None).map_err(|m| format!("folder {shown}: {m}"))?;
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP | Errno::ENOTDIR => format!("{shown} is not a folder (or is a symlink)"),
+            e => format!("folder {shown}: {}", e.desc()),
+        })?;
+        let st = fstat(&fd).map_err(|e| format!("folder {shown}: {}", e.desc()))?;
+        if !trusted_owner(st.st_uid) {
+            return Err(format!("folder {shown} is owned by uid {}", st.st_uid));
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Err(format!(
+                "folder {shown} is writable by group or others (mode {:04o})",
+                st.st_mode & 0o7777
+            ));
+        }
+        Ok(WorkDir {
+            fd,
+            path: path.to_path_buf(),
+            owner: Uid::from_raw(st.st_uid),
+            group: Gid::from_raw(st.st_gid),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A second handle on the same folder (a duplicated descriptor).
+    pub fn try_clone(&self) -> Result<WorkDir, String> {
+        Ok(WorkDir {
+            fd: self.fd.try_clone().map_err(|e| e.to_string())?,
+            path: self.path.clone(),
+            owner: self.owner,
+            group: self.group,
+        })
+    }
+
+    /// Reads `name` whole, at most `max` bytes; `Ok(None)` when missing.
+    pub fn read_file(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>, String> {
+        let Some(f) = self.open_file(name, Access::Read, None)? else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, max + 1), &mut buf)
+            .map_err(|e| format!("{}: {}", self.path.join(name).display(), e.kind()))?;
+        if buf.len() as u64 > max {
+            return Err(format!(
+                "{} is larger than {max} bytes",
+                self.path.join(name).display()
+            ));
+        }
+        Ok(Some(buf))
+    }
+
+    /// The names in the folder (UTF-8 ones; others are skipped).
+    pub fn list(&self) -> Result<Vec<String>, String> {
+        let fd = self.fd.try_clone().map_err(|e| e.to_string())?;
+        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| e.desc().to_string())?;
+        Ok(dir
+            .iter()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str().ok().map(String::from))
+            .filter(|n| n != "." && n != "..")
+            .collect())
+    }
+
+    /// The folder's owner (who files made here must belong to).
+    pub fn owner(&self) -> (Uid, Gid) {
+        (self.owner, self.group)
+    }
+
+    /// Opens `name`; with `create`, makes it (mode `mode`) when missing.
+    /// `Ok(None)` when it does not exist and `create` is false.
+    pub fn open_file(
+        &self,
+        name: &str,
+        access: Access,
+        create: Option<u32>,
+    ) -> Result<Option<File>, String> {
+        check_name(name)?;
+        let mut flags = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
+        flags |= match access {
+            Access::Read => OFlag::O_RDONLY,
+            Access::ReadWrite => OFlag::O_RDWR,
+            Access::Append => OFlag::O_RDWR | OFlag::O_APPEND,
+        };
+        let mode = create.unwrap_or(0);
+        if create.is_some() {
+            flags |= OFlag::O_CREAT;
+        }
+        let fd = match openat(&self.fd, name, flags, Mode::from_bits_truncate(mode)) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if create.is_none() => return Ok(None),
+            Err(e) => return Err(self.open_error(name, e)),
+        };
+        self.adopt(name, fd).map(Some)
+    }
+
+    /// Creates `name` exclusively (`O_EXCL`): it must not exist yet.
+    pub fn create_new(&self, name: &str, mode: u32) -> Result<File, String> {
+        check_name(name)?;
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC
+            | OFlag::O_NOCTTY;
+        let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(mode))
+            .map_err(|e| self.open_error(name, e))?;
+        self.adopt(name, fd)
+    }
+
+    fn open_error(&self, name: &str, e: Errno) -> String {
+        match e {
+            Errno::ELOOP => format!("{} is a symbolic link", self.path.join(name).display()),
+            e => format!("{}: {}", self.path.join(name).display(), e.desc()),
+        }
+    }
+
+    /// Checks an opened descriptor and hands a file root made to the
+    /// folder's owner, by descriptor.
+    fn adopt(&self, name: &str, fd: OwnedFd) -> Result<File, String> {
+        let shown = self.path.join(name);
+        let st = fstat(&fd).map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
+        if !is_file(&st) {
+            return Err(format!("{} is not a regular file", shown.display()));
+        }
+        if st.st_nlink != 1 {
+            return Err(format!(
+                "{} has {} links (a hard link to another file?)",
+                shown.display(),
+                st.st_nlink
+            ));
+        }
+        let euid = geteuid();
+        if st.st_uid != self.owner.as_raw() {
+            // Only a file this (root) process made, owned by root, is handed over.
+            if !(euid.is_root() && st.st_uid == 0) {
+                return Err(format!(
+                    "{} is owned by uid {}, not the folder's owner (uid {})",
+                    shown.display(),
+                    st.st_uid,
+                    self.owner
+                ));
+            }
+            fchown(&fd, Some(self.owner), Some(self.group))
+                .map_err(|e| format!("{}: fchown: {}", shown.display(), e.desc()))?;
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Err(format!(
+                "{} is writable by group or others (mode {:04o})",
+                shown.display(),
+                st.st_mode & 0o7777
+            ));
+        }
+        Ok(File::from(fd))
+    }
+
+    /// Whether `name` still is the file `file` (same device and inode, not a symlink).
+    pub fn still_names(&self, name: &str, file: &File) -> Result<bool, String> {
+        check_name(name)?;
+        let open = fstat(file.as_fd()).map_err(|e| e.desc().to_string())?;
+        match fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(now) => Ok(now.st_dev == open.st_dev && now.st_ino == open.st_ino),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(format!("{}: {}", self.path.join(name).display(), e.desc())),
+        }
+    }
+
+    /// Renames `from` to `to` inside the folder (replacing `to`).
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), String> {
+        check_name(from)?;
+        check_name(to)?;
+        renameat(&self.fd, from, &self.fd, to)
+            .map_err(|e| format!("rename {from} to {to}: {}", e.desc()))
+    }
+
+    /// Removes the file `name`; a missing file is not an error.
+    pub fn remove(&self, name: &str) -> Result<(), String> {
+        check_name(name)?;
+        match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(format!("remove {name}: {}", e.desc())),
+        }
+    }
+
+    /// Makes a private (0700) sub-folder owned like this one and opens it.
+    pub fn make_private_dir(&self, name: &str) -> Result<WorkDir, String> {
+        check_name(name)?;
+        let shown = self.path.join(name);
+        nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(0o700))
+            .map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
+        let fd = openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.open_error(name, e))?;
+        let st = fstat(&fd).map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
+        if st.st_uid != self.owner.as_raw() {
+            if !(geteuid().is_root() && st.st_uid == 0) {
+                return Err(format!("{} is owned by uid {}", shown.display(), st.st_uid));
+            }
+            fchown(&fd, Some(self.owner), Some(self.group))
+                .map_err(|e| format!("{}: fchown: {}", shown.display(), e.desc()))?;
+        }
+        Ok(WorkDir {
+            fd,
+            path: shown,
+            owner: self.owner,
+            group: self.group,
+        })
+    }
+
+    /// Removes the sub-folder `name` and the plain files in it (the helper's
+    /// private folder: files only), each relative to a descriptor.
+    pub fn remove_private_dir(&self, name: &str) -> Result<(), String> {
+        check_name(name)?;
+        let fd = match openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(self.open_error(name, e)),
+        };
+        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| e.desc().to_string())?;
+        let names: Vec<std::ffi::CString> = dir
+            .iter()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.to_bytes() != b"." && n.to_bytes() != b"..")
+            .collect();
+        for n in &names {
+            match unlinkat(&dir, n.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(format!("{}: {}", shown_c(&self.path, name, n), e.desc())),
+            }
+        }
+        drop(dir);
+        match unlinkat(&self.fd, name, UnlinkatFlags::RemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(format!("{}: {}", self.path.join(name).display(), e.desc())),
+        }
+    }
+}
+
+fn shown_c(dir: &Path, name: &str, file: &std::ffi::CStr) -> String {
+    dir.join(name)
+        .join(String::from_utf8_lossy(file.to_bytes()).as_ref())
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn private_dir() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        d
+    }
+
+    #[test]
+    fn files_are_opened_relative_to_the_folder_and_never_through_links() {
+        let d = private_dir();
+        let w = WorkDir::open(d.path()).unwrap();
+        let mut f = w
+            .open_file("log", Access::Append, Some(0o640))
+            .unwrap()
+            .unwrap();
+        f.write_all(b"x\n").unwrap();
+        assert!(w.still_names("log", &f).unwrap());
+        assert!(w
+            .open_file("missing", Access::Read, None)
+            .unwrap()
+            .is_none());
+
+        let outside = d.path().join("outside");
+        std::fs::write(&outside, "keep").unwrap();
+        std::os::unix::fs::symlink(&outside, d.path().join("link")).unwrap();
+        let err = w
+            .open_file("link", Access::ReadWrite, Some(0o600))
+            .unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+
+        std::fs::hard_link(&outside, d.path().join("hard")).unwrap();
+        let err = w.open_file("hard", Access::Read, None).unwrap_err();
+        assert!(err.contains("2 links"), "{err}");
+
+        // A swapped name is noticed.
+        w.rename("log", "log.old").unwrap();
+        assert!(!w.still_names("log", &f).unwrap());
+        assert!(w.open_file("../x", Access::Read, None).is_err());
+        let mut s = String::new();
+        File::open(&outside)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "keep");
+    }
+
+    #[test]
+    fn create_new_is_exclusive_and_private_dirs_are_removed() {
+        let d = private_dir();
+        let w = WorkDir::open(d.path()).unwrap();
+        w.create_new("t", 0o600).unwrap();
+        assert!(w.create_new("t", 0o600).is_err());
+        let p = w.make_private_dir("helper-1").unwrap();
+        p.create_new("secret", 0o600).unwrap();
+        w.remove_private_dir("helper-1").unwrap();
+        assert!(!d.path().join("helper-1").exists());
+        let link = d.path().join("dirlink");
+        std::os::unix::fs::symlink(d.path(), &link).unwrap();
+        assert!(WorkDir::open(&link).unwrap_err().contains("symlink"));
+    }
+
+    #[test]
+    fn open_folders_are_refused() {
+        let d = private_dir();
+        let open = d.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(WorkDir::open(&open).unwrap_err().contains("writable"));
+        let inner = open.join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(WorkDir::open(&inner).unwrap_err().contains("writable"));
+    }
+}
