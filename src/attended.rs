@@ -56,6 +56,7 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
         Ok(p) => p,
         Err(e) => {
             ev.error = Some(e);
+            ev.trace_failure(&run, config::syslog_for_failure(config_path).as_ref());
             return Finished::from(&ev, &run);
         }
     };
@@ -96,15 +97,20 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
         Ok(c) => c,
         Err(e) => {
             ev.error = Some(e);
+            ev.trace_failure(&run, config::syslog_for_failure(config_path).as_ref());
             return Finished::from(&ev, &run);
         }
     };
-    let audit = AuditLog::new(&cfg.audit_path).waiting(cfg.lock_wait, &signals);
+    let audit = AuditLog::new(&cfg.audit_path)
+        .waiting(cfg.lock_wait, &signals)
+        .anchored_to(cfg.audit_syslog.clone())
+        .with_seq_mark(&cfg.state_dir);
     let operator = json!({"uid": uid.as_raw(), "user": crate::audit::escape_untrusted(&user, 64)});
     let mut intent = ev.audit_fields(&run, "intent");
     intent.insert("operator".into(), operator.clone());
     if let Err(e) = audit.append(intent) {
         ev.error = Some(e);
+        ev.trace_failure(&run, cfg.audit_syslog.as_ref());
         return Finished::from(&ev, &run);
     }
     match keys {
@@ -128,7 +134,10 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
     result.insert("operator".into(), operator);
     match audit.append_final(result) {
         Ok(r) => ev.audit = Some(r),
-        Err(e) => ev.result_unrecorded(e),
+        Err(e) => {
+            ev.result_unrecorded(e);
+            ev.trace_failure(&run, cfg.audit_syslog.as_ref());
+        }
     }
     Finished::from(&ev, &run)
 }

@@ -81,6 +81,21 @@ pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
         }
     }
     let audit_dir = cfg.audit_path.parent().unwrap_or(Path::new("/"));
+    if let Some((name, gid)) = &cfg.audit_group {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(audit_dir) {
+            Ok(m) if m.gid() != *gid || m.mode() & 0o2040 != 0o2040 => p.push((
+                "audit.group".into(),
+                format!(
+                    "{} should be group {name}, setgid and group-readable (mode 2750), \
+                     so the files in it are the auditors' to read",
+                    audit_dir.display()
+                ),
+            )),
+            Ok(_) => {}
+            Err(e) => p.push(("audit.path".into(), format!("{}: {e}", audit_dir.display()))),
+        }
+    }
     for (key, dir) in [
         ("audit.path", audit_dir),
         ("state.dir", cfg.state_dir.as_path()),

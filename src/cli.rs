@@ -92,16 +92,32 @@ pub struct SeedFiles {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
-    /// Verify the hash chain; with several --file, oldest first, across rotations.
+    /// Verify the hash chain; with several --file, oldest first, across
+    /// rotations (plain or .gz). Exit 0 ok, 65 broken, 66 no records yet.
     Verify {
+        /// A log file to verify (repeat, oldest first); default: the live log.
         #[arg(long = "file")]
         files: Vec<PathBuf>,
+        /// A syslog file (rsyslog output or a journald export) holding the
+        /// anchor lines: every record it has must be in the log, unchanged.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+        /// The log is new: a missing head file is expected.
+        #[arg(long)]
+        allow_new: bool,
+        /// The first file's predecessors are knowingly left out.
+        #[arg(long)]
+        allow_partial: bool,
+        /// JSON even on a terminal (it is the default otherwise).
+        #[arg(long)]
+        json: bool,
     },
     /// Show records, filtered.
     Show {
-        /// RFC 3339 time or an age such as 30m, 12h, 7d.
+        /// RFC 3339 time or an age such as 90m, 12h, 2d, 1w.
         #[arg(long)]
         since: Option<String>,
+        /// Only records of this certificate key id.
         #[arg(long = "key-id")]
         key_id: Option<String>,
         /// ok, refused, failed, usage, busy or aborted.
@@ -110,6 +126,7 @@ pub enum AuditCmd {
         /// JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        /// A log file (plain or .gz) instead of the live log.
         #[arg(long)]
         file: Option<PathBuf>,
     },
@@ -290,7 +307,13 @@ fn audit_path(cfg_path: &std::path::Path, file: Option<PathBuf>) -> Result<PathB
 
 fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> {
     match action {
-        AuditCmd::Verify { files } => {
+        AuditCmd::Verify {
+            files,
+            anchor,
+            allow_new,
+            allow_partial,
+            json,
+        } => {
             let live = match config::load(cfg_path) {
                 Ok(c) => Some(AuditLog::new(c.audit_path)),
                 Err(e) if files.is_empty() => return Err(e),
@@ -306,9 +329,23 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
             };
             // The head file speaks for the live log only.
             let live = live.filter(|l| files.last().map(PathBuf::as_path) == Some(l.path()));
-            let r = audit::verify_files(&files, live.as_ref());
-            emit(&serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?);
-            Ok(if r.ok { exit::OK } else { exit::DATAERR })
+            let opts = audit::VerifyOptions {
+                allow_new,
+                allow_partial,
+                anchor,
+            };
+            let r = audit::verify_files(&files, live.as_ref(), &opts);
+            use std::io::IsTerminal;
+            if json || !std::io::stdout().is_terminal() {
+                emit(&serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?);
+            } else {
+                println!("{}", r.summary());
+            }
+            Ok(match r.status {
+                audit::Status::Ok => exit::OK,
+                audit::Status::Empty => exit::NOINPUT,
+                audit::Status::Broken => exit::DATAERR,
+            })
         }
         AuditCmd::Show {
             since,
@@ -323,7 +360,7 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
                     .map(|s| ShowFilter::parse_since(&s, chrono::Utc::now()))
                     .transpose()?,
                 key_id,
-                outcome,
+                outcome: outcome.map(|o| ShowFilter::parse_outcome(&o)).transpose()?,
             };
             audit::show(&path, &filter, json, &mut std::io::stdout().lock())?;
             Ok(exit::OK)

@@ -13,6 +13,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const USAGE: u8 = 64;
     pub const DATAERR: u8 = 65;
+    /// `audit verify` on a host with no audit log yet: no records to check.
+    pub const NOINPUT: u8 = 66;
     pub const UNAVAILABLE: u8 = 69;
     pub const SOFTWARE: u8 = 70;
     pub const IOERR: u8 = 74;

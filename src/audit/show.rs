@@ -74,50 +74,87 @@ impl ShowFilter {
     }
 }
 
-/// Prints the matching records, as JSON lines or as a table.
+/// The outcomes a record can have (`--outcome` takes one of these).
+pub const OUTCOMES: [&str; 6] = ["ok", "refused", "failed", "usage", "busy", "aborted"];
+
+impl ShowFilter {
+    /// `--outcome`, checked against the outcomes records can have.
+    pub fn parse_outcome(s: &str) -> Result<String, Error> {
+        if OUTCOMES.contains(&s) {
+            Ok(s.to_string())
+        } else {
+            Err(Error::Usage(format!(
+                "--outcome {}: use one of {}",
+                escape_untrusted(s, 40),
+                OUTCOMES.join(", ")
+            )))
+        }
+    }
+}
+
+/// A table cell: escaped (no control character or escape sequence from a
+/// record reaches the reviewer's terminal) and cut to `width` with `…`.
+fn cell(v: Option<&str>, width: usize) -> String {
+    let text = escape_untrusted(v.unwrap_or("-"), width * 4);
+    if text.chars().count() <= width {
+        format!("{text:<width$}")
+    } else {
+        let cut: String = text.chars().take(width - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Prints the matching records, as JSON lines or as a table with a header.
+/// Reads plain or gzip files; lines that are not records are skipped.
 pub fn show(
     path: &Path,
     filter: &ShowFilter,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<usize, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Io(format!("{}: {}", path.display(), e.kind())))?;
+    use std::io::BufRead;
+    let io = |e: String| Error::Io(format!("{}: {e}", path.display()));
+    let src = super::read::open(path)
+        .map_err(io)?
+        .ok_or_else(|| io("no such file".into()))?;
+    let reader = std::io::BufReader::new(src);
+    let w = |r: std::io::Result<()>| r.map_err(|e| Error::Io(e.to_string()));
+    if !json {
+        w(writeln!(
+            out,
+            "{:>7} {:<24} {:<11} {:<8} {:<8} {:<24} {:<32} ERROR",
+            "SEQ", "TIME", "EVENT", "RUN", "OUTCOME", "COMMAND", "KEY ID"
+        ))?;
+    }
     let mut shown = 0;
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
+    for line in reader.lines() {
+        let line = line.map_err(|e| io(e.to_string()))?;
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
         if !filter.keeps(&v) {
             continue;
         }
         shown += 1;
-        let res = if json {
-            writeln!(out, "{line}")
-        } else {
-            let s = |p: &str| {
-                v.pointer(p)
-                    .and_then(Value::as_str)
-                    .unwrap_or("-")
-                    .to_string()
-            };
-            writeln!(
-                out,
-                "{:>6} {} {:<11} {:<8} {:<24} {:<30} {}",
-                v.get("seq").and_then(Value::as_u64).unwrap_or(0),
-                s("/ts"),
-                s("/event"),
-                s("/outcome"),
-                s("/command"),
-                if s("/caller/key_id") != "-" {
-                    s("/caller/key_id")
-                } else {
-                    s("/certificate/key_id")
-                },
-                s("/error/code"),
-            )
-        };
-        res.map_err(|e| Error::Io(e.to_string()))?;
+        if json {
+            w(writeln!(out, "{line}"))?;
+            continue;
+        }
+        let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+        let key = s("/caller/key_id").or_else(|| s("/certificate/key_id"));
+        let run: Option<String> = s("/run_id").map(|r| r.chars().take(8).collect());
+        w(writeln!(
+            out,
+            "{:>7} {} {} {} {} {} {} {}",
+            v.get("seq").and_then(Value::as_u64).unwrap_or(0),
+            cell(s("/ts"), 24),
+            cell(s("/event"), 11),
+            cell(run.as_deref(), 8),
+            cell(s("/outcome"), 8),
+            cell(s("/command"), 24),
+            cell(key, 32),
+            cell(s("/error/code"), 28).trim_end(),
+        ))?;
     }
     Ok(shown)
 }

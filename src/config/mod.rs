@@ -6,6 +6,7 @@ pub mod raw;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::audit::anchor::{facility_code, Syslog};
 use crate::error::Error;
 use crate::os::files::{read_trusted, Rule};
 use crate::policy::cert::{CertPolicy, PinnedCa};
@@ -95,6 +96,10 @@ pub struct Config {
     pub lane_user: Option<LaneUser>,
     pub lane: CertPolicy,
     pub audit_path: PathBuf,
+    /// Where audit records are anchored (`None`: `audit.syslog = false`).
+    pub audit_syslog: Option<Syslog>,
+    /// `audit.group`, looked up: who may read the trail.
+    pub audit_group: Option<(String, u32)>,
     pub state_dir: PathBuf,
     pub lock_wait: Duration,
     pub openbao: Option<OpenbaoConfig>,
@@ -180,6 +185,40 @@ pub fn override_openbao(
         Ok(())
     } else {
         Err(p.to_error())
+    }
+}
+
+fn syslog_of(p: &mut Problems, a: &raw::RawAudit) -> Option<Syslog> {
+    if !a.syslog {
+        return None;
+    }
+    let socket = absolute(p, "audit.syslog_socket", &a.syslog_socket);
+    let facility = facility_code(&a.syslog_facility).unwrap_or_else(|| {
+        p.add(
+            "audit.syslog_facility",
+            "use authpriv, auth, daemon, user or local0..local7",
+        );
+        10
+    });
+    Some(Syslog { socket, facility })
+}
+
+/// Where to trace a failure when the config does not load: its `[audit]`
+/// syslog settings if the file is readable TOML that far, else `/dev/log`.
+pub fn syslog_for_failure(path: &Path) -> Option<Syslog> {
+    let mut text = String::new();
+    let lenient = crate::audit::read::open(path)
+        .ok()
+        .flatten()
+        .and_then(|r| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(r, 1 << 20), &mut text).ok()
+        })
+        .and_then(|_| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("audit").cloned())
+        .and_then(|a| a.try_into::<raw::RawAudit>().ok());
+    match lenient {
+        Some(a) => syslog_of(&mut Problems::default(), &a),
+        None => Some(Syslog::default()),
     }
 }
 
@@ -345,6 +384,18 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
     }
 
     let audit_path = absolute(&mut p, "audit.path", &raw.audit.path);
+    let audit_syslog = syslog_of(&mut p, &raw.audit);
+    let audit_group =
+        raw.audit
+            .group
+            .as_ref()
+            .and_then(|g| match nix::unistd::Group::from_name(g) {
+                Ok(Some(grp)) => Some((g.clone(), grp.gid.as_raw())),
+                _ => {
+                    p.add("audit.group", format!("no such group {g:?}"));
+                    None
+                }
+            });
     let state_dir = absolute(&mut p, "state.dir", &raw.state.dir);
     if raw.state.lock_wait_secs > 300 {
         p.add("state.lock_wait_secs", "must be at most 300");
@@ -504,6 +555,8 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
             allowed_extensions: l.allowed_extensions,
         },
         audit_path,
+        audit_syslog,
+        audit_group,
         state_dir,
         lock_wait: Duration::from_secs(raw.state.lock_wait_secs),
         openbao,

@@ -56,6 +56,22 @@ fn default_critical() -> Vec<String> {
 #[serde(deny_unknown_fields)]
 pub struct RawAudit {
     pub path: String,
+    /// Send every record's summary to syslog too (the anchor).
+    #[serde(default = "yes")]
+    pub syslog: bool,
+    #[serde(default = "default_syslog_socket")]
+    pub syslog_socket: String,
+    #[serde(default = "default_syslog_facility")]
+    pub syslog_facility: String,
+    /// The auditors' group: the log folder's group (setgid), files 0640.
+    pub group: Option<String>,
+}
+
+fn default_syslog_socket() -> String {
+    "/dev/log".into()
+}
+fn default_syslog_facility() -> String {
+    "authpriv".into()
 }
 
 #[derive(Debug, Deserialize)]

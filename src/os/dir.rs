@@ -156,7 +156,11 @@ impl WorkDir {
             Err(Errno::ENOENT) if create.is_none() => return Ok(None),
             Err(e) => return Err(self.open_error(name, e)),
         };
-        self.adopt(name, fd).map(Some)
+        let file = self.adopt(name, fd)?;
+        if let Some(want) = create {
+            self.set_mode(name, &file, want)?;
+        }
+        Ok(Some(file))
     }
 
     /// Creates `name` exclusively (`O_EXCL`): it must not exist yet.
@@ -170,7 +174,20 @@ impl WorkDir {
             | OFlag::O_NOCTTY;
         let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(mode))
             .map_err(|e| self.open_error(name, e))?;
-        self.adopt(name, fd)
+        let file = self.adopt(name, fd)?;
+        self.set_mode(name, &file, mode)?;
+        Ok(file)
+    }
+
+    /// Gives a file of ours exactly `mode` (the process umask is 077, so a
+    /// file meant for the auditors' group, 0640, is widened on the descriptor).
+    fn set_mode(&self, name: &str, file: &File, mode: u32) -> Result<(), String> {
+        let st = fstat(file.as_fd()).map_err(|e| e.desc().to_string())?;
+        if st.st_mode & 0o7777 != mode && mode & 0o022 == 0 {
+            nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(mode))
+                .map_err(|e| format!("{}: fchmod: {}", self.path.join(name).display(), e.desc()))?;
+        }
+        Ok(())
     }
 
     fn open_error(&self, name: &str, e: Errno) -> String {

@@ -36,7 +36,26 @@ impl LockError {
 /// the kernel, so neither a holder that never lets go nor a signal can
 /// leave the process stuck.
 pub fn lock_with_deadline(
+    file: File,
+    wait: Duration,
+    signals: Option<&Signals>,
+    what: &str,
+) -> Result<Flock<File>, LockError> {
+    poll_lock(file, FlockArg::LockExclusiveNonblock, wait, signals, what)
+}
+
+/// The same wait for a shared lock (readers).
+pub fn lock_shared_with_deadline(
+    file: File,
+    wait: Duration,
+    what: &str,
+) -> Result<Flock<File>, LockError> {
+    poll_lock(file, FlockArg::LockSharedNonblock, wait, None, what)
+}
+
+fn poll_lock(
     mut file: File,
+    how: FlockArg,
     wait: Duration,
     signals: Option<&Signals>,
     what: &str,
@@ -44,7 +63,7 @@ pub fn lock_with_deadline(
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(2);
     loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        match Flock::lock(file, how) {
             Ok(lock) => return Ok(lock),
             Err((f, Errno::EWOULDBLOCK)) | Err((f, Errno::EINTR)) => {
                 if let Some(s) = signals {

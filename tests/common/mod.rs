@@ -7,6 +7,7 @@ pub mod lab;
 pub mod scan;
 pub mod sim;
 pub mod sshd;
+pub mod syslog;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -195,10 +196,14 @@ pub fn evidence(out: &Output) -> serde_json::Value {
 
 /// Validates a document against the published evidence schema.
 pub fn assert_schema(doc: &serde_json::Value) {
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("schema/evidence.v1.schema.json")).unwrap(),
-    )
-    .unwrap();
+    assert_schema_named("evidence.v1.schema.json", doc);
+}
+
+/// Validates a document against `schema/<name>`.
+pub fn assert_schema_named(name: &str, doc: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("schema").join(name)).unwrap())
+            .unwrap();
     let v = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = v
         .iter_errors(doc)
@@ -206,7 +211,7 @@ pub fn assert_schema(doc: &serde_json::Value) {
         .collect();
     assert!(
         errors.is_empty(),
-        "evidence does not match the schema: {errors:?}\n{doc:#}"
+        "{name}: the document does not match: {errors:?}\n{doc:#}"
     );
 }
 
