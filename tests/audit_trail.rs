@@ -374,3 +374,47 @@ fn audit_show_is_readable_and_escapes_everything() {
     assert_eq!(tty.lines().count(), 1, "{tty}");
     assert_eq!(out.status.code(), Some(65));
 }
+
+#[test]
+fn the_auditors_group_reads_the_trail() {
+    common::require_root();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let h = Host::new("trail-group");
+    let text = std::fs::read_to_string(&h.config)
+        .unwrap()
+        .replace("[state]", "group = \"adm\"\n[state]");
+    let cfg = h.fx.write("group.toml", &text, 0o644);
+    let check = || {
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(&cfg)
+            .arg("check-config")
+            .output()
+            .unwrap();
+        (out.status.code(), evidence(&out))
+    };
+    // The folder is not the auditors' yet: check-config says so, by key.
+    let (code, doc) = check();
+    assert_eq!(code, Some(78), "{doc:#}");
+    assert!(
+        doc["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["key"] == "audit.group"),
+        "{doc:#}"
+    );
+    let dir = h.log.parent().unwrap();
+    let adm = nix::unistd::Group::from_name("adm").unwrap().unwrap();
+    nix::unistd::chown(dir, None, Some(adm.gid)).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2750)).unwrap();
+    let (code, doc) = check();
+    assert_eq!(code, Some(0), "{doc:#}");
+    h.run_with(&cfg);
+    // Files inherit the group (setgid) and are group-readable, not writable.
+    for name in ["audit.jsonl", "audit.jsonl.head", "audit.jsonl.lock"] {
+        let m = std::fs::metadata(dir.join(name)).unwrap();
+        assert_eq!(m.gid(), adm.gid.as_raw(), "{name}");
+        assert_eq!(m.mode() & 0o777, 0o640, "{name}");
+    }
+}
