@@ -207,6 +207,7 @@ pub fn bootstrap(
                         workdir: workdir.as_deref(),
                         base_url: &ih.base_url,
                         skip_event: opts.skip_event,
+                        runs_as: cfg.lane_user.as_ref().map(|u| (u.uid, u.gid)),
                     },
                     opts,
                     who,

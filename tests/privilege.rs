@@ -442,6 +442,14 @@ fn the_auth_info_file_must_be_a_plain_file_of_its_own() {
 fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
     require_root();
     let lab = common::lab::Lab::start("priv-helper");
+    // As `install -d -o <lane> -m 0700` leaves it: the lane user's, group root.
+    let (uid, _) = lane_ids();
+    nix::unistd::chown(
+        &lab.fx.path("state"),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(0)),
+    )
+    .unwrap();
     let helper = common::repo().join("tests/sim/test_helper.py");
     let seeds = common::repo().join("seeds");
     let runner = |argv0: &Path, workdir: Option<&Path>| common::lab::LabOptions {
@@ -499,6 +507,7 @@ fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
     assert_eq!(code, Some(0), "{doc:#}");
     let (uid, gid) = lane_ids();
     assert_eq!(doc["result"]["helper"]["output"]["uid"], uid);
+    // The lane user's own group, never the state folder's (root's here).
     assert_eq!(doc["result"]["helper"]["output"]["gid"], gid);
     assert_eq!(
         doc["result"]["helper"]["output"]["groups"],
@@ -548,4 +557,29 @@ fn check_config_warns_when_the_lane_shell_is_bash() {
     let w = &doc["warnings"][0];
     assert_eq!(w["key"], "lane.user", "{doc:#}");
     assert!(w["message"].as_str().unwrap().contains("bash"), "{doc:#}");
+}
+
+#[test]
+fn a_root_file_moved_into_the_lane_folder_is_not_handed_over() {
+    require_root();
+    let fx = Fixture::new("priv-adopt");
+    let (log, _state, config) = lane_folders(&fx);
+    let key = fx.write("op.key", "opk-attended-test-key-0123456789", 0o600);
+    // What a rename of a root-owned file into the lane's folder leaves.
+    let planted = log.join("audit.jsonl.lock");
+    std::fs::write(&planted, "root's\n").unwrap();
+    std::fs::set_permissions(
+        &planted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let out = attended_run(&config, &key).output().unwrap();
+    let doc = evidence(&out);
+    assert_eq!(code_of(&doc), "audit-write-failed", "{doc:#}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("owned by uid 0"));
+    let m = std::fs::metadata(&planted).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 0, 0o600));
 }

@@ -18,16 +18,27 @@ pub fn open(path: &Path) -> Result<Option<Box<dyn Read + Send>>, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = match std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags((nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).bits())
+        .custom_flags(
+            (nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_NOFOLLOW)
+                .bits(),
+        )
         .open(path)
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err("is a symbolic link (name the file itself)".into())
+        }
         Err(e) => return Err(format!("cannot read: {}", e.kind())),
     };
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());
+    }
+    if crate::os::files::is_kernel_fs(&file) {
+        return Err("is on procfs or sysfs".into());
     }
     let mut magic = [0u8; 2];
     let n = read_up_to(&file, &mut magic)?;

@@ -117,7 +117,7 @@ pub fn show(
     let src = super::read::open(path)
         .map_err(io)?
         .ok_or_else(|| io("no such file".into()))?;
-    let reader = std::io::BufReader::new(src);
+    let mut reader = std::io::BufReader::new(src);
     let w = |r: std::io::Result<()>| r.map_err(|e| Error::Io(e.to_string()));
     if !json {
         w(writeln!(
@@ -127,9 +127,23 @@ pub fn show(
         ))?;
     }
     let mut shown = 0;
-    for line in reader.lines() {
-        let line = line.map_err(|e| io(e.to_string()))?;
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        // Bounded: a line longer than any record (or a file with no newline)
+        // is read in record-sized pieces, none of which parses.
+        let n = std::io::Read::take(
+            std::io::Read::by_ref(&mut reader),
+            super::read::MAX_LINE as u64,
+        )
+        .read_until(b'\n', &mut raw)
+        .map_err(|e| io(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches('\n');
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
         if !filter.keeps(&v) {

@@ -21,6 +21,12 @@ use crate::secret::Secret;
 
 const MAX_OUTPUT: usize = 1 << 20;
 
+/// setsid(1) from util-linux: starts the helper in a new session.
+const SETSID: &str = "/usr/bin/setsid";
+
+/// How long the helper's output is waited for once it has exited.
+const PIPE_GRACE: Duration = Duration::from_secs(5);
+
 /// A private folder in the state folder, removed with everything in it when
 /// dropped. Made and emptied relative to the state folder's descriptor, and
 /// owned like it (the lane user's), so the helper, which runs as the lane
@@ -72,6 +78,8 @@ pub struct HelperSpec<'a> {
     pub workdir: Option<&'a Path>,
     pub base_url: &'a str,
     pub skip_event: bool,
+    /// The lane user (uid, gid): who the helper runs as when root runs it.
+    pub runs_as: Option<(u32, u32)>,
 }
 
 /// What the helper reported (scrubbed), and the key it created, if any.
@@ -96,20 +104,29 @@ pub fn run(
 ) -> Result<HelperOutput, Error> {
     let op_file = dir.write_secret("operator.key", operator_key)?;
     let program = check_program(spec)?;
-    let mut cmd = Command::new(&program);
-    cmd.arg0(&spec.argv[0]);
+    // A session of its own (setsid(1), as no unsafe pre_exec hook is
+    // allowed here): no controlling terminal, so a helper run from root's
+    // shell cannot read or type into it, and one process group to kill.
+    let mut cmd = Command::new(SETSID);
+    cmd.arg(&program);
     // The helper is site code: it never runs as root. Run by root (attended
-    // use), it runs as the owner of its private folder (the lane user, who
-    // owns the state folder); std drops root's supplementary groups with it.
+    // use), it runs as the lane user with the lane user's own group (never
+    // the state folder's group, which may be root's); std drops root's
+    // supplementary groups with it. The private folder must be the lane
+    // user's so it can use the files in it.
     if nix::unistd::geteuid().is_root() {
-        let (uid, gid) = dir.owner();
-        if uid.is_root() {
-            return Err(Error::HelperFailed(
-                "the helper never runs as root: the state folder must belong to the lane user"
-                    .into(),
-            ));
+        let (dir_uid, _) = dir.owner();
+        match spec.runs_as {
+            Some((uid, gid)) if uid != 0 && uid == dir_uid.as_raw() => {
+                cmd.uid(uid).gid(gid);
+            }
+            _ => {
+                return Err(Error::HelperFailed(
+                    "the helper never runs as root: lane.user must be set and own the state folder"
+                        .into(),
+                ))
+            }
         }
-        cmd.uid(uid.as_raw()).gid(gid.as_raw());
     }
     cmd.args(&spec.argv[1..])
         .env_clear()
@@ -122,8 +139,7 @@ pub fn run(
         .current_dir(spec.workdir.unwrap_or(dir.path()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
     if let Some(k) = runtime_key {
         cmd.env("OPS_HUB_KEY_FILE", dir.write_secret("runtime.key", k)?);
     }
@@ -135,13 +151,15 @@ pub fn run(
         .map_err(|e| Error::HelperFailed(format!("cannot start {}: {}", spec.argv[0], e.kind())))?;
     let pgid = Pid::from_raw(child.id() as i32);
     let read_all = |mut r: Box<dyn Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             let _ = (&mut r).take(MAX_OUTPUT as u64).read_to_end(&mut buf);
             // Drain the rest so the helper never blocks on a full pipe.
             let _ = std::io::copy(&mut r, &mut std::io::sink());
-            buf
-        })
+            let _ = tx.send(buf);
+        });
+        rx
     };
     let out_t = read_all(Box::new(child.stdout.take().expect("piped")));
     let err_t = read_all(Box::new(child.stderr.take().expect("piped")));
@@ -165,8 +183,12 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(25));
     };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
+    // Whatever the helper left running in its session goes too, and its
+    // output is waited for only a moment: a leftover holding the pipes open
+    // must not hang the run (nor keep the host lock).
+    let _ = killpg(pgid, Signal::SIGKILL);
+    let stdout = out_t.recv_timeout(PIPE_GRACE).unwrap_or_default();
+    let stderr = err_t.recv_timeout(PIPE_GRACE).unwrap_or_default();
 
     let mut secrets = vec![operator_key.clone()];
     if let Some(k) = runtime_key {

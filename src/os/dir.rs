@@ -148,15 +148,29 @@ impl WorkDir {
             Access::Append => OFlag::O_RDWR | OFlag::O_APPEND,
         };
         let mode = create.unwrap_or(0);
+        // Create exclusively first, so a file is handed over (fchown) only
+        // when this very call made it; an existing one must already be the
+        // folder owner's.
+        let mut created = false;
+        let mut opened = Err(Errno::ENOENT);
         if create.is_some() {
-            flags |= OFlag::O_CREAT;
+            opened = openat(
+                &self.fd,
+                name,
+                flags | OFlag::O_CREAT | OFlag::O_EXCL,
+                Mode::from_bits_truncate(mode),
+            );
+            created = opened.is_ok();
         }
-        let fd = match openat(&self.fd, name, flags, Mode::from_bits_truncate(mode)) {
+        if !created {
+            opened = openat(&self.fd, name, flags, Mode::empty());
+        }
+        let fd = match opened {
             Ok(fd) => fd,
             Err(Errno::ENOENT) if create.is_none() => return Ok(None),
             Err(e) => return Err(self.open_error(name, e)),
         };
-        let file = self.adopt(name, fd)?;
+        let file = self.adopt(name, fd, created)?;
         if let Some(want) = create {
             self.set_mode(name, &file, want)?;
         }
@@ -174,7 +188,7 @@ impl WorkDir {
             | OFlag::O_NOCTTY;
         let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(mode))
             .map_err(|e| self.open_error(name, e))?;
-        let file = self.adopt(name, fd)?;
+        let file = self.adopt(name, fd, true)?;
         self.set_mode(name, &file, mode)?;
         Ok(file)
     }
@@ -197,9 +211,9 @@ impl WorkDir {
         }
     }
 
-    /// Checks an opened descriptor and hands a file root made to the
-    /// folder's owner, by descriptor.
-    fn adopt(&self, name: &str, fd: OwnedFd) -> Result<File, String> {
+    /// Checks an opened descriptor and hands a file root just `created` to
+    /// the folder's owner, by descriptor.
+    fn adopt(&self, name: &str, fd: OwnedFd, created: bool) -> Result<File, String> {
         let shown = self.path.join(name);
         let st = fstat(&fd).map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
         if !is_file(&st) {
@@ -214,8 +228,8 @@ impl WorkDir {
         }
         let euid = geteuid();
         if st.st_uid != self.owner.as_raw() {
-            // Only a file this (root) process made, owned by root, is handed over.
-            if !(euid.is_root() && st.st_uid == 0) {
+            // Only a file this (root) call just made is handed over.
+            if !(created && euid.is_root() && st.st_uid == 0) {
                 return Err(format!(
                     "{} is owned by uid {}, not the folder's owner (uid {})",
                     shown.display(),

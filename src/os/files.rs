@@ -71,7 +71,9 @@ impl Rule {
         owners: Owners::Caller,
         forbidden_mode: 0o177,
         max_size: 8 << 10,
-        check_parent: false,
+        // Root removes the file after the run: no folder above it may be
+        // someone else's to swap.
+        check_parent: true,
     };
 
     pub fn named(mut self, what: &'static str) -> Rule {
@@ -116,7 +118,8 @@ pub fn open_trusted(path: &Path, rule: Rule) -> Result<File, String> {
     Ok(file)
 }
 
-fn is_kernel_fs(file: &File) -> bool {
+/// Whether `file` lives on procfs or sysfs (never a log, key or auth file).
+pub(crate) fn is_kernel_fs(file: &File) -> bool {
     use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
     fstatfs(file).map_or(true, |s| {
         s.filesystem_type() == PROC_SUPER_MAGIC || s.filesystem_type() == SYSFS_MAGIC
