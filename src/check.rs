@@ -27,13 +27,47 @@ pub fn warnings(path: &Path) -> Vec<(String, String)> {
     w
 }
 
+/// Whether the lane user (or, without `lane.user`, the running user) can
+/// write `dir`: what a run needs, checked as the lane sees it even when
+/// check-config runs as root.
+fn not_writable_by_lane(cfg: &config::Config, dir: &Path, w: &WorkDir) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).ok()?;
+    let (who, uid) = match &cfg.lane_user {
+        Some(u) => (format!("the lane user {}", u.name), u.uid),
+        None => (
+            "the running user".to_string(),
+            nix::unistd::geteuid().as_raw(),
+        ),
+    };
+    let (owner, _) = w.owner();
+    let writable = uid == 0 || (owner.as_raw() == uid && meta.mode() & 0o300 == 0o300);
+    (!writable).then(|| {
+        format!(
+            "{} is not writable by {who} (owner uid {}, mode {:04o}): every run would fail",
+            dir.display(),
+            owner,
+            meta.mode() & 0o7777
+        )
+    })
+}
+
 /// Every problem, each with its key.
 pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
-    let cfg = match config::load(path) {
-        Ok(c) => c,
-        Err(e) => return Err(vec![("(config)".into(), e.to_string())]),
-    };
+    let cfg = config::load_for_check(path).map_err(|p| p.0)?;
     let mut p: Vec<(String, String)> = Vec::new();
+    // Every verb but whoami and help needs both services.
+    for (key, present) in [
+        ("openbao", cfg.openbao.is_some()),
+        ("interhub", cfg.interhub.is_some()),
+    ] {
+        if !present {
+            p.push((
+                key.into(),
+                format!("the [{key}] section is missing: gate, bootstrap and verify need it"),
+            ));
+        }
+    }
     let mut file = |key: &str, f: &Path, rule: Rule| {
         if let Err(e) = open_trusted(f, rule) {
             p.push((key.into(), e));
@@ -100,8 +134,13 @@ pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
         ("audit.path", audit_dir),
         ("state.dir", cfg.state_dir.as_path()),
     ] {
-        if let Err(e) = WorkDir::open(dir) {
-            p.push((key.into(), e));
+        match WorkDir::open(dir) {
+            Err(e) => p.push((key.into(), e)),
+            Ok(w) => {
+                if let Some(m) = not_writable_by_lane(&cfg, dir, &w) {
+                    p.push((key.into(), m));
+                }
+            }
         }
     }
     if p.is_empty() {

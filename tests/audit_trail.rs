@@ -33,11 +33,16 @@ impl Host {
                 "[lane]\nprincipal = \"agt-interhub-bootstrap\"\n\
                  key_id_pattern = \"agt-*-interhub-bootstrap*\"\nca_keys_file = \"{}\"\n\
                  max_ttl_secs = 900\n[audit]\npath = \"{}\"\nsyslog_socket = \"{}\"\n\
-                 [state]\ndir = \"{}\"\n",
+                 [state]\ndir = \"{}\"\n\
+                 [openbao]\naddr = \"http://127.0.0.1:9\"\nauth = \"token-file\"\ntoken_file = \"{}\"\n\
+                 [interhub]\nbase_url = \"http://127.0.0.1:9\"\nmanifest = \"{repo}/seeds/ops-hub-manifest.draft.json\"\n\
+                 widgets = \"{repo}/seeds/ops-hub-widgets.seed.json\"\n",
                 fx.path("lane-ca.pub").display(),
                 log.display(),
                 syslog.socket.display(),
-                fx.path("state").display()
+                fx.path("state").display(),
+                fx.write("token", "t", 0o600).display(),
+                repo = common::repo().display(),
             ),
             0o644,
         );
@@ -380,9 +385,11 @@ fn the_auditors_group_reads_the_trail() {
     common::require_root();
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let h = Host::new("trail-group");
-    let text = std::fs::read_to_string(&h.config)
-        .unwrap()
-        .replace("[state]", "group = \"adm\"\n[state]");
+    let text = std::fs::read_to_string(&h.config).unwrap().replacen(
+        "[state]",
+        "group = \"adm\"\n[state]",
+        1,
+    );
     let cfg = h.fx.write("group.toml", &text, 0o644);
     let check = || {
         let out = Command::new(bin())

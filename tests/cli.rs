@@ -61,17 +61,52 @@ fn check_config_reports_every_problem_with_its_key() {
     let ca = std::fs::read_to_string(fx.path("ca.pub")).unwrap();
     fx.mkdir("log", 0o750);
     fx.mkdir("state", 0o700);
-    let good = format!(
+    let lane = format!(
         "[lane]\nprincipal = \"agt-interhub-bootstrap\"\nkey_id_pattern = \"agt-*\"\nca_keys = [\"{}\"]\nmax_ttl_secs = 900\n\
          [audit]\npath = \"{}\"\n[state]\ndir = \"{}\"\n",
         ca.trim(),
         fx.path("log/audit.jsonl").display(),
         fx.path("state").display()
     );
+    // Without the service sections every verb but whoami fails: said, by key.
+    let cfg = fx.write("lane-only.toml", &lane, 0o644);
+    let (code, doc) = check_config(&cfg);
+    assert_eq!(code, Some(78), "{doc:#}");
+    let keys: Vec<&str> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["openbao", "interhub"], "{doc:#}");
+
+    let token = fx.write("token", "t", 0o600);
+    let repo = common::repo();
+    let good = format!(
+        "{lane}[openbao]\naddr = \"http://127.0.0.1:8200\"\nauth = \"token-file\"\ntoken_file = \"{}\"\n\
+         [interhub]\nbase_url = \"http://127.0.0.1:8080\"\nmanifest = \"{}\"\nwidgets = \"{}\"\n",
+        token.display(),
+        repo.join("seeds/ops-hub-manifest.draft.json").display(),
+        repo.join("seeds/ops-hub-widgets.seed.json").display(),
+    );
     let cfg = fx.write("good.toml", &good, 0o644);
     let (code, doc) = check_config(&cfg);
     assert_eq!(code, Some(0), "{doc:#}");
     assert_eq!(doc["ok"], true);
+
+    // A TOML error says where.
+    let broken = fx.write("broken.toml", &format!("{good}[lane\n"), 0o644);
+    let (code, doc) = check_config(&broken);
+    assert_eq!(code, Some(78));
+    assert_eq!(doc["errors"][0]["key"], "(toml)", "{doc:#}");
+    let line = good.lines().count() + 1;
+    assert!(
+        doc["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("line {line}, column ")),
+        "{doc:#}"
+    );
 
     // Several problems at once, each named by its key.
     let bad = good
@@ -83,13 +118,18 @@ fn check_config_reports_every_problem_with_its_key() {
     let cfg = fx.write("bad.toml", &bad, 0o644);
     let (code, doc) = check_config(&cfg);
     assert_eq!(code, Some(78));
-    let msg = doc["errors"][0]["message"].as_str().unwrap();
+    let keys: Vec<&str> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
     for key in [
         "lane.max_ttl_secs",
         "lane.clock_skew_secs",
         "lane.key_id_pattern",
     ] {
-        assert!(msg.contains(key), "{key} in {msg}");
+        assert!(keys.contains(&key), "{key} has its own entry: {doc:#}");
     }
 
     // A config others can write is not trusted at all.
@@ -101,11 +141,15 @@ fn check_config_reports_every_problem_with_its_key() {
     // Named files are checked too: a role_id file others can read.
     let role = fx.write("role_id", "r", 0o644);
     let secret = fx.write("secret_id", "s", 0o600);
-    let with_bao = format!(
-        "{good}[openbao]\naddr = \"http://127.0.0.1:8200\"\nauth = \"approle\"\nrole_id_file = \"{}\"\nsecret_id_file = \"{}\"\n",
-        role.display(),
-        secret.display()
+    let with_bao = good.replace(
+        "auth = \"token-file\"",
+        &format!(
+            "auth = \"approle\"\nrole_id_file = \"{}\"\nsecret_id_file = \"{}\"",
+            role.display(),
+            secret.display()
+        ),
     );
+    let with_bao = with_bao.replace(&format!("token_file = \"{}\"\n", token.display()), "");
     let cfg = fx.write("bao.toml", &with_bao, 0o644);
     let (code, doc) = check_config(&cfg);
     assert_eq!(code, Some(78));

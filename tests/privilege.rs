@@ -74,6 +74,22 @@ fn lane_folders(fx: &Fixture) -> (PathBuf, PathBuf, PathBuf) {
     (log, state, config)
 }
 
+/// `config` plus service sections that need nothing running (a token file,
+/// loopback addresses, the repo's seeds): a host check-config accepts.
+fn with_services(fx: &Fixture, config: &Path) -> PathBuf {
+    let token = fx.write("token", "t", 0o600);
+    let repo = common::repo();
+    let text = std::fs::read_to_string(config).unwrap()
+        + &format!(
+            "[openbao]\naddr = \"http://127.0.0.1:9\"\nauth = \"token-file\"\ntoken_file = \"{}\"\n\
+             [interhub]\nbase_url = \"http://127.0.0.1:9\"\nmanifest = \"{}\"\nwidgets = \"{}\"\n",
+            token.display(),
+            repo.join("seeds/ops-hub-manifest.draft.json").display(),
+            repo.join("seeds/ops-hub-widgets.seed.json").display()
+        );
+    fx.write("ops-warden-full.toml", &text, 0o644)
+}
+
 /// Waits until `pid` holds an open descriptor on `target`.
 fn wait_for_open(pid: u32, target: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -271,18 +287,11 @@ fn a_result_record_that_cannot_be_written_keeps_the_works_own_outcome() {
     let (log, state, config) = lane_folders(&fx);
     // Sections that let the run reach the host lock (no service is contacted
     // before it), and a short lock wait.
-    let repo = common::repo();
-    let text = std::fs::read_to_string(&config)
+    let full = with_services(&fx, &config);
+    let text = std::fs::read_to_string(&full)
         .unwrap()
-        .replace("lock_wait_secs = 5", "lock_wait_secs = 2")
-        + &format!(
-            "[openbao]\naddr = \"http://127.0.0.1:9\"\nauth = \"token-file\"\ntoken_file = \"{}\"\n\
-             [interhub]\nbase_url = \"http://127.0.0.1:9\"\nmanifest = \"{}\"\nwidgets = \"{}\"\n",
-            fx.path("token").display(),
-            repo.join("seeds/ops-hub-manifest.draft.json").display(),
-            repo.join("seeds/ops-hub-widgets.seed.json").display()
-        );
-    let config = fx.write("ops-warden-full.toml", &text, 0o644);
+        .replace("lock_wait_secs = 5", "lock_wait_secs = 2");
+    let config = fx.write("ops-warden-short.toml", &text, 0o644);
     let key = fx.write("op.key", "opk-attended-test-key-0123456789", 0o600);
     let mut holder = hold_lock(&state.join("bootstrap.lock"));
 
@@ -321,6 +330,7 @@ fn trusted_files_need_every_folder_above_them_safe() {
     require_root();
     let fx = Fixture::new("priv-ancestors");
     let (_log, _state, config) = lane_folders(&fx);
+    let config = with_services(&fx, &config);
     let text = std::fs::read_to_string(&config).unwrap();
     let check = |cfg: &Path| {
         Command::new(bin())
@@ -522,6 +532,7 @@ fn check_config_warns_when_the_lane_shell_is_bash() {
     require_root();
     let fx = Fixture::new("priv-bash");
     let (_log, _state, config) = lane_folders(&fx);
+    let config = with_services(&fx, &config);
     let check = |cfg: &Path| {
         let out = Command::new(bin())
             .arg("--config")
@@ -582,4 +593,40 @@ fn a_root_file_moved_into_the_lane_folder_is_not_handed_over() {
         .contains("owned by uid 0"));
     let m = std::fs::metadata(&planted).unwrap();
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 0, 0o600));
+}
+
+#[test]
+fn check_config_as_root_sees_folders_the_lane_user_cannot_write() {
+    require_root();
+    let fx = Fixture::new("priv-writable");
+    let (_log, state, config) = lane_folders(&fx);
+    // As a careless install leaves it: root's, 0755.
+    nix::unistd::chown(
+        &state,
+        Some(nix::unistd::Uid::from_raw(0)),
+        Some(nix::unistd::Gid::from_raw(0)),
+    )
+    .unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let doc = evidence(&out);
+    assert_eq!(out.status.code(), Some(78));
+    let entry = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "state.dir")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    assert!(
+        entry["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("not writable by the lane user {LANE_USER}")),
+        "{doc:#}"
+    );
 }

@@ -130,9 +130,39 @@ impl Problems {
 pub fn load(path: &Path) -> Result<Config, Error> {
     let bytes = read_trusted(path, Rule::CONFIG).map_err(Error::FileUntrusted)?;
     let text = String::from_utf8(bytes).map_err(|_| Error::Config("config is not UTF-8".into()))?;
-    let raw: raw::RawConfig = toml::from_str(&text)
-        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
-    validate(path, raw).map_err(|p| p.to_error())
+    from_str(path, &text).map_err(|p| p.to_error())
+}
+
+/// Loads the config for `check-config`: every problem kept apart, with its
+/// key (`(file)` for the file's own trust check, `(toml)` for syntax, with
+/// line and column).
+pub fn load_for_check(path: &Path) -> Result<Config, Problems> {
+    let mut p = Problems::default();
+    let bytes = match read_trusted(path, Rule::CONFIG) {
+        Ok(b) => b,
+        Err(e) => {
+            p.add("(file)", e);
+            return Err(p);
+        }
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        p.add("(file)", "is not UTF-8");
+        return Err(p);
+    };
+    from_str(path, &text)
+}
+
+/// `line L, column C: message` for a TOML error.
+fn toml_problem(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
 }
 
 /// Where an attended run's OpenBao address came from.
@@ -570,7 +600,7 @@ fn validate(source: &Path, raw: raw::RawConfig) -> Result<Config, Problems> {
 pub fn from_str(source: &Path, text: &str) -> Result<Config, Problems> {
     let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
         let mut p = Problems::default();
-        p.add("(file)", e.message().to_string());
+        p.add("(toml)", toml_problem(text, &e));
         p
     })?;
     validate(source, raw)
