@@ -34,8 +34,24 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditCmd,
     },
-    /// Validate the config and the files it names; prints JSON.
-    CheckConfig,
+    /// Validate the config and the files it names; prints JSON
+    /// (schema/check-config.v1.schema.json). Exit 0 ok, 78 a problem in the
+    /// config, its files or sshd's settings, 69 a service check failed.
+    CheckConfig {
+        /// Also check OpenBao (reachable, unsealed, AppRole login, capability
+        /// pre-flight) and Inter-Hub (health, TLS pin); changes nothing.
+        #[arg(long)]
+        online: bool,
+        /// Also check sshd's effective settings for the lane user.
+        #[arg(long)]
+        sshd: bool,
+        /// sshd's config file for --sshd (default: sshd's own).
+        #[arg(long, value_name = "FILE", requires = "sshd")]
+        sshd_config: Option<PathBuf>,
+        /// Also print the effective config.
+        #[arg(long)]
+        show: bool,
+    },
     /// Attended bootstrap by an operator on the host (the runbook's path).
     Bootstrap {
         /// OpenBao address for this run instead of openbao.addr (same rules:
@@ -167,7 +183,7 @@ fn mode_of(c: &Command) -> &'static str {
         Command::ForceCommand => "force-command",
         Command::Bootstrap { .. } => "attended",
         Command::Audit { .. } => "audit",
-        Command::CheckConfig => "check-config",
+        Command::CheckConfig { .. } => "check-config",
         Command::Seeds { .. } => "seeds",
     }
 }
@@ -191,7 +207,20 @@ fn dispatch() -> u8 {
     match cli.command {
         Command::ForceCommand => finish(crate::pipeline::force_command(&cli.config)),
         Command::Audit { action } => report(audit_cmd(&cli.config, action)),
-        Command::CheckConfig => report(check_config(&cli.config)),
+        Command::CheckConfig {
+            online,
+            sshd,
+            sshd_config,
+            show,
+        } => report(check_config(
+            &cli.config,
+            CheckOpts {
+                online,
+                sshd,
+                sshd_config,
+                show,
+            },
+        )),
         Command::Bootstrap {
             openbao_addr,
             openbao_ca_bundle,
@@ -368,22 +397,66 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
     }
 }
 
-fn check_config(cfg_path: &std::path::Path) -> Result<u8, Error> {
+/// What `check-config` checks beyond the config and its files.
+struct CheckOpts {
+    online: bool,
+    sshd: bool,
+    sshd_config: Option<PathBuf>,
+    show: bool,
+}
+
+fn check_config(cfg_path: &std::path::Path, opts: CheckOpts) -> Result<u8, Error> {
     let (ok, errors) = match crate::check::check_config(cfg_path) {
         Ok(()) => (true, Vec::new()),
         Err(problems) => (false, problems),
     };
+    let cfg = config::load(cfg_path).ok();
+    let mut checks = Vec::new();
+    let mut effective = serde_json::Value::Null;
+    if let Some(cfg) = &cfg {
+        if opts.sshd {
+            checks.extend(crate::check::sshd(
+                cfg,
+                opts.sshd_config.as_deref(),
+                cfg_path,
+            ));
+        }
+        if opts.online {
+            checks.extend(crate::check::online(cfg));
+        }
+        if opts.show {
+            effective = crate::check::show(cfg);
+        }
+    }
+    let sshd_ok = checks
+        .iter()
+        .filter(|c| c.name.starts_with("sshd"))
+        .all(|c| c.ok);
+    let online_ok = checks
+        .iter()
+        .filter(|c| !c.name.starts_with("sshd"))
+        .all(|c| c.ok);
     let warnings = crate::check::warnings(cfg_path);
     let entries = |v: &[(String, String)]| {
         v.iter()
             .map(|(k, m)| json!({"key": k, "message": m}))
             .collect::<Vec<_>>()
     };
+    let all_ok = ok && sshd_ok && online_ok;
     emit(&json!({
+        "schema": "ops-warden/check-config/v1",
         "config": cfg_path.display().to_string(),
-        "ok": ok,
+        "ok": all_ok,
         "errors": entries(&errors),
         "warnings": entries(&warnings),
+        "checks": checks,
+        "effective": effective,
     }));
-    Ok(if ok { exit::OK } else { exit::CONFIG })
+    Ok(if !ok || !sshd_ok {
+        exit::CONFIG
+    } else if !online_ok {
+        exit::UNAVAILABLE
+    } else {
+        exit::OK
+    })
 }

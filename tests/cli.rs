@@ -42,16 +42,20 @@ fn help_version_and_bad_arguments() {
 
 /// `ops-warden --config CFG check-config`: exit code and the JSON it printed.
 fn check_config(cfg: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    check_config_with(cfg, &[])
+}
+
+fn check_config_with(cfg: &std::path::Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let out = Command::new(bin())
         .arg("--config")
         .arg(cfg)
         .arg("check-config")
+        .args(args)
         .output()
         .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap(),
-    )
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    common::assert_schema_named("check-config.v1.schema.json", &doc);
+    (out.status.code(), doc)
 }
 
 #[test]
@@ -93,6 +97,20 @@ fn check_config_reports_every_problem_with_its_key() {
     let (code, doc) = check_config(&cfg);
     assert_eq!(code, Some(0), "{doc:#}");
     assert_eq!(doc["ok"], true);
+    assert_eq!(doc["effective"], serde_json::Value::Null);
+    // --show: the effective config, defaults filled in, no secret.
+    let (code, doc) = check_config_with(&cfg, &["--show"]);
+    assert_eq!(code, Some(0));
+    let eff = &doc["effective"];
+    assert_eq!(eff["lane"]["require_sole_principal"], true, "{doc:#}");
+    assert_eq!(eff["openbao"]["auth"], "token-file");
+    assert_eq!(eff["openbao"]["retries"], 3);
+    assert_eq!(eff["interhub"]["hub"], "ops-hub");
+    assert_eq!(eff["audit"]["syslog"]["facility"], 10);
+    assert!(
+        !doc.to_string().contains("\"t\""),
+        "the token file's content is not shown"
+    );
 
     // A TOML error says where.
     let broken = fx.write("broken.toml", &format!("{good}[lane\n"), 0o644);

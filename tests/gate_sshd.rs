@@ -238,3 +238,45 @@ fn no_client_variable_reaches_the_lane() {
     assert_eq!(out.status.code(), Some(0), "{err}\n{}", host.sshd_log());
     assert!(!err.contains("ow-preload"), "{err}");
 }
+
+#[test]
+fn check_config_reads_sshds_effective_settings() {
+    let host = LaneHost::start("gate-checkcfg", LaneOptions::default());
+    let sshd_config = host.fx.path("etc/sshd_config");
+    let check = |f: &std::path::Path| {
+        let out = host.ops_warden(&[
+            "check-config",
+            "--sshd",
+            "--sshd-config",
+            f.to_str().unwrap(),
+        ]);
+        let doc = evidence(&out);
+        common::assert_schema_named("check-config.v1.schema.json", &doc);
+        (out.status.code(), doc)
+    };
+    let (_, doc) = check(&sshd_config);
+    let checks = doc["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 8, "{doc:#}");
+    assert!(checks.iter().all(|c| c["ok"] == true), "{doc:#}");
+
+    // The snippet without ExposeAuthInfo and with forwarding back on: named.
+    let weak = std::fs::read_to_string(&sshd_config)
+        .unwrap()
+        .replace("ExposeAuthInfo yes", "ExposeAuthInfo no")
+        .replace("DisableForwarding yes", "DisableForwarding no");
+    let weak = host.fx.write("etc/sshd_config.weak", &weak, 0o644);
+    let (code, doc) = check(&weak);
+    assert_eq!(code, Some(78));
+    let failed: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        ["sshd.exposeauthinfo", "sshd.forwarding"],
+        "{doc:#}"
+    );
+}

@@ -529,3 +529,48 @@ fn an_agent_token_sink_serves_the_lane() {
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_clean("audit", &std::fs::read(&lab.audit).unwrap(), &refs);
 }
+
+#[test]
+fn check_config_online_reaches_both_services_and_changes_nothing() {
+    use std::process::Command;
+    let lab = common::lab::Lab::start("checkcfg-online");
+    let run = |cfg: &std::path::Path| {
+        let out = Command::new(common::bin())
+            .arg("--config")
+            .arg(cfg)
+            .args(["check-config", "--online"])
+            .output()
+            .unwrap();
+        let doc = common::evidence(&out);
+        common::assert_schema_named("check-config.v1.schema.json", &doc);
+        (out.status.code(), doc)
+    };
+    let writes = lab.sim.state()["writes"].clone();
+    let (code, doc) = run(&lab.config);
+    assert_eq!(code, Some(0), "{doc:#}");
+    let names: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["openbao.login", "openbao.preflight", "interhub.health"]
+    );
+    assert_eq!(lab.sim.state()["writes"], writes, "nothing written");
+    assert!(lab.stored_key().is_none(), "no key made or stored");
+    assert_eq!(lab.bao.live_tokens_named("approle"), 0, "its token revoked");
+
+    // OpenBao unreachable: a service check fails, exit 69, the rest still said.
+    let cfg = std::fs::read_to_string(&lab.config)
+        .unwrap()
+        .replace(&lab.bao.addr, "http://127.0.0.1:9");
+    let cfg = lab.fx.write("dead-bao.toml", &cfg, 0o644);
+    let (code, doc) = run(&cfg);
+    assert_eq!(code, Some(69), "{doc:#}");
+    assert_eq!(doc["checks"][0]["name"], "openbao.login");
+    assert_eq!(doc["checks"][0]["ok"], false);
+    assert_eq!(doc["checks"][1]["name"], "interhub.health");
+    assert_eq!(doc["checks"][1]["ok"], true);
+}

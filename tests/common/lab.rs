@@ -63,7 +63,10 @@ impl Lab {
             ),
             0o600,
         );
-        let audit = fx.mkdir("log", 0o750).join("audit.jsonl");
+        // The lane's folders are the lane user's, as on a host.
+        let log = fx.mkdir("log", 0o750);
+        fx.chown(&log, super::sshd::LANE_USER);
+        let audit = log.join("audit.jsonl");
         // The state folder is the lane user's, as on a host: the helper runs
         // as its owner, never as root.
         let state = fx.mkdir("state", 0o700);
