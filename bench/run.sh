@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks, measured in one run on loopback; prints figures (no pass/fail).
-#   sudo bash bench/run.sh        (OW_BENCH_RUNS=N to change the sample size)
+#   bash bench/run.sh (as root)        (OW_BENCH_RUNS=N to change the sample size)
 # Built with --release (OW_LAB_PROFILE=release), as installed on hosts.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -98,10 +98,13 @@ pub enum SeedsCmd {
 
 #[derive(clap::Args, Debug)]
 pub struct SeedFiles {
+    /// The hub manifest draft (JSON).
     #[arg(long, default_value = "seeds/ops-hub-manifest.draft.json")]
     pub manifest: PathBuf,
+    /// The seed widgets (JSON).
     #[arg(long, default_value = "seeds/ops-hub-widgets.seed.json")]
     pub widgets: PathBuf,
+    /// The hub's slug.
     #[arg(long, default_value = "ops-hub")]
     pub hub: String,
 }
@@ -459,4 +462,32 @@ fn check_config(cfg_path: &std::path::Path, opts: CheckOpts) -> Result<u8, Error
     } else {
         exit::OK
     })
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it does.
+    #[test]
+    fn every_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "ops-warden", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

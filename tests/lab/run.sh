@@ -4,7 +4,7 @@
 # operator certificate from OpenBao's SSH engine, `ssh … bootstrap` twice
 # (first creates, second reuses), the evidence, the audit review, teardown.
 #
-#   sudo bash tests/lab/run.sh          (OW_LAB_KEEP=1 keeps the lab folder)
+#   bash tests/lab/run.sh (as root)          (OW_LAB_KEEP=1 keeps the lab folder)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lab/lib.sh
