@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::bao::Bao;
@@ -463,5 +463,53 @@ fn a_signal_inside_the_critical_section_aborts_after_it() {
         w.assert_one_live_stored_key();
         w.audit_verifies();
         w.assert_no_leaks(&[&out, &next]);
+    }
+}
+
+#[test]
+fn the_reference_ops_ssh_wrapper_calls_the_lane() {
+    let w = World::start("e2e-wrapper");
+    let home = w.svc.mkdir("operator-home", 0o700);
+    let wrapper = |args: &[&str]| {
+        Command::new("bash")
+            .arg(common::repo().join("host-config/client/ops-ssh-wrapper"))
+            .arg("127.0.0.1")
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("BAO", common::bao::bao_path())
+            .env("BAO_ADDR", &w.bao.addr)
+            .env("BAO_TOKEN", &w.wrapper_token)
+            .env("OPS_SSH_KEY", w.host.fx.path("user"))
+            .env("OPS_SSH_USER", LANE_USER)
+            .env("OPS_SSH_PORT", w.host.port.to_string())
+            .env("OPS_SSH_STRICT", "no")
+            .env("OPS_SSH_KNOWN_HOSTS", "/dev/null")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // Its exit code is ops-warden's, its stdout the evidence.
+    let out = wrapper(&["whoami"]);
+    let doc = evidence(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert!(doc["caller"]["key_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("agt-token-codex-interhub-bootstrap"));
+    let out = wrapper(&["bootstrap"]);
+    let doc = evidence(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["result"]["runtime_key"]["status"], "created");
+    let out = wrapper(&["bootstrap", "--frobnicate"]);
+    assert_eq!(out.status.code(), Some(77));
+    assert_eq!(code_of(&evidence(&out)), "command-bad-argument");
+    w.assert_one_live_stored_key();
+    // Nothing secret in what the operator sees.
+    let (key, _) = w.stored_key().unwrap();
+    for text in [&out.stdout, &out.stderr] {
+        let t = String::from_utf8_lossy(text);
+        assert!(!t.contains(&w.wrapper_token) && !t.contains(&key) && !t.contains(OPERATOR_KEY));
     }
 }

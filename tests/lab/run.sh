@@ -24,6 +24,11 @@ for f in sys.argv[1:]:
     rk = d["result"]["runtime_key"]
     print(f"{d['outcome']:>4}  {steps}\n      runtime key {rk['prefix']} {rk['status']} at {rk['openbao_path']} v{rk['kv_version']}; audit seq {d['audit']['seq']}")
 PY
+lab_say "host-config/client/ops-ssh-wrapper 127.0.0.1 whoami   (the operators' reference invocation)"
+BAO="$BAO" BAO_TOKEN="$WRAPPER_TOKEN" OPS_SSH_KEY="$LAB/operator/id_ed25519" OPS_SSH_USER="$LAB_USER" \
+  OPS_SSH_PORT="$SSHD_PORT" OPS_SSH_STRICT=no OPS_SSH_KNOWN_HOSTS=/dev/null \
+  bash host-config/client/ops-ssh-wrapper 127.0.0.1 whoami \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["outcome"], d["caller"]["key_id"])'
 lab_say "ssh … verify"
 lab_ssh "$SSHD_PORT" verify | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["outcome"], json.dumps(d["result"]["validation"]))'
 lab_say "ssh … 'whoami; id'   (refused: no shell here)"
