@@ -259,7 +259,12 @@ fn run_helper(
         existing.as_ref().map(|k| &k.key),
         signals,
     )?;
-    report.helper = Some(json!({"exit_code": out.exit_code, "output": out.json}));
+    report.helper = Some(json!({
+        "exit_code": out.exit_code,
+        "output": out.json,
+        "output_sha256": out.output_sha256,
+        "output_bytes": out.output_bytes,
+    }));
     let mut adopted = Ok(());
     if let Some((key, _prefix)) = out.new_key {
         let client = Client::new(ih, Some(op_key))?;

@@ -462,17 +462,24 @@ fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
     .unwrap();
     let helper = common::repo().join("tests/sim/test_helper.py");
     let seeds = common::repo().join("seeds");
-    let runner = |argv0: &Path, workdir: Option<&Path>| common::lab::LabOptions {
+    // The helper reports who ran it into a file in a folder it can write.
+    let who_dir = lab.fx.mkdir("who", 0o755);
+    lab.fx.chown(&who_dir, LANE_USER);
+    let who = who_dir.join("who.json");
+    let runner = |argv0: &Path, workdir: Option<&Path>| {
+        common::lab::LabOptions {
         runner: format!(
-            "kind = \"command\"\nargv = [\"{}\", \"{}\", \"{}\"]\ntimeout_secs = 60\n{}",
+            "kind = \"command\"\nargv = [\"{}\", \"{}\", \"{}\", \"--report-uid\", \"{}\"]\ntimeout_secs = 60\n{}",
             argv0.display(),
             helper.display(),
             seeds.display(),
+            who.display(),
             workdir
                 .map(|w| format!("workdir = \"{}\"\n", w.display()))
                 .unwrap_or_default()
         ),
         ..Default::default()
+    }
     };
     let key = lab.fx.write("op.key", common::lab::OPERATOR_KEY, 0o600);
     let attended = |cfg: &Path| {
@@ -516,14 +523,22 @@ fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
     let (doc, code) = attended(&cfg);
     assert_eq!(code, Some(0), "{doc:#}");
     let (uid, gid) = lane_ids();
-    assert_eq!(doc["result"]["helper"]["output"]["uid"], uid);
+    let ran: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&who).unwrap()).unwrap();
+    assert_eq!(ran["uid"], uid, "{ran}");
     // The lane user's own group, never the state folder's (root's here).
-    assert_eq!(doc["result"]["helper"]["output"]["gid"], gid);
+    assert_eq!(ran["gid"], gid, "{ran}");
     assert_eq!(
-        doc["result"]["helper"]["output"]["groups"],
+        ran["groups"],
         serde_json::json!([]),
         "none of root's supplementary groups"
     );
+    // The caller sees the contract's fields only, and a digest of the rest.
+    let helper = &doc["result"]["helper"];
+    assert!(helper["output"].get("note").is_none(), "{helper:#}");
+    assert_eq!(helper["output"]["runtimeKey"]["status"], "created");
+    assert!(helper["output"]["runtimeKey"].get("keyFile").is_none());
+    assert_eq!(helper["output_sha256"].as_str().unwrap().len(), 64);
     lab.assert_one_live_stored_key();
 }
 

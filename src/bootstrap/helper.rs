@@ -84,7 +84,12 @@ pub struct HelperSpec<'a> {
 
 /// What the helper reported (scrubbed), and the key it created, if any.
 pub struct HelperOutput {
+    /// The contract's fields of what the helper printed (`null` when it
+    /// printed no JSON document).
     pub json: Value,
+    /// SHA-256 and size of everything it printed on stdout.
+    pub output_sha256: String,
+    pub output_bytes: usize,
     pub consumer_id: Option<String>,
     pub new_key: Option<(Secret, String)>,
     pub exit_code: Option<i32>,
@@ -227,10 +232,9 @@ pub fn run(
         .and_then(|v| v.pointer("/consumer/id"))
         .and_then(Value::as_str)
         .map(String::from);
-    let json = bound(match &parsed {
-        Some(v) => scrub_json(v, &scrub),
-        None => Value::String(scrub(&String::from_utf8_lossy(&stdout))),
-    });
+    // The caller gets the contract's fields only (scrubbed, bounded) and a
+    // digest of everything the helper printed.
+    let json = parsed.as_ref().map_or(Value::Null, |v| project(v, &scrub));
     let stderr_tail = {
         let t = scrub(&String::from_utf8_lossy(&stderr));
         let skip = t.chars().count().saturating_sub(300);
@@ -249,6 +253,8 @@ pub fn run(
         }));
     }
     Ok(HelperOutput {
+        output_sha256: crate::audit::sha256_hex(&stdout),
+        output_bytes: stdout.len(),
         json,
         consumer_id,
         new_key,
@@ -257,58 +263,49 @@ pub fn run(
     })
 }
 
-/// Most of the helper's output the evidence carries.
-const MAX_EVIDENCE_OUTPUT: usize = 16 << 10;
-
-/// Keeps the helper's output within bounds: whole when small; else only the
-/// contract's fields; else a truncated string.
-fn bound(v: Value) -> Value {
-    if v.to_string().len() <= MAX_EVIDENCE_OUTPUT {
-        return v;
-    }
-    const CONTRACT: [&str; 7] = [
-        "hub",
-        "manifest",
-        "consumer",
-        "runtimeKey",
-        "widgets",
-        "event",
-        "error",
-    ];
-    if let Value::Object(m) = &v {
-        let mut kept: serde_json::Map<String, Value> = m
+/// The contract's helper output ("The runbook helper's interface"): only
+/// these fields, each a scrubbed, escaped string of bounded length, reach the
+/// caller. Anything else the helper printed is known only by its digest.
+fn project(v: &Value, scrub: &dyn Fn(&str) -> String) -> Value {
+    use serde_json::Map;
+    let text = |x: &Value| {
+        x.as_str()
+            .map(|s| Value::String(scrub(s).chars().take(200).collect()))
+    };
+    let pick = |o: &Value, fields: &[&str]| -> Option<Value> {
+        let o = o.as_object()?;
+        let m: Map<String, Value> = fields
             .iter()
-            .filter(|(k, _)| CONTRACT.contains(&k.as_str()))
-            .map(|(k, x)| (k.clone(), x.clone()))
+            .filter_map(|f| Some(((*f).to_string(), text(o.get(*f)?)?)))
             .collect();
-        kept.insert("truncated".into(), Value::Bool(true));
-        let kept = Value::Object(kept);
-        if kept.to_string().len() <= MAX_EVIDENCE_OUTPUT {
-            return kept;
+        Some(Value::Object(m))
+    };
+    let mut out = Map::new();
+    for (name, fields) in [
+        ("hub", &["id", "slug", "status"][..]),
+        ("manifest", &["id", "digest", "status"][..]),
+        ("consumer", &["id", "status"][..]),
+        ("runtimeKey", &["prefix", "status"][..]),
+        ("event", &["id", "status"][..]),
+        ("error", &["code", "message"][..]),
+    ] {
+        if let Some(p) = v.get(name).and_then(|o| pick(o, fields)) {
+            out.insert(name.into(), p);
         }
     }
-    let text: String = v
-        .to_string()
-        .chars()
-        .take(MAX_EVIDENCE_OUTPUT / 2)
-        .collect();
-    serde_json::json!({"truncated": true, "head": text})
+    if let Some(ws) = v.get("widgets").and_then(Value::as_array) {
+        let ws: Vec<Value> = ws
+            .iter()
+            .take(MAX_WIDGETS)
+            .filter_map(|w| pick(w, &["key", "id", "status"]))
+            .collect();
+        out.insert("widgets".into(), Value::Array(ws));
+    }
+    Value::Object(out)
 }
 
-/// Scrubs every string in the helper's JSON and caps its size.
-fn scrub_json(v: &Value, scrub: &dyn Fn(&str) -> String) -> Value {
-    match v {
-        Value::String(s) => Value::String(scrub(s)),
-        Value::Array(a) => Value::Array(a.iter().take(200).map(|x| scrub_json(x, scrub)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .take(200)
-                .map(|(k, x)| (scrub(k), scrub_json(x, scrub)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
+/// Most widgets the evidence lists from a helper's output.
+const MAX_WIDGETS: usize = 1000;
 
 /// The helper program and its working folder pass the trusted-file rules:
 /// owned by root, the running user or the lane user, writable by nobody
