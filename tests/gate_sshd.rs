@@ -146,12 +146,7 @@ fn the_gate_through_real_sshd() {
     let out = host.ops_warden(&["check-config"]);
     let doc = evidence(&out);
     assert_eq!(out.status.code(), Some(78), "{doc:#}");
-    let keys: Vec<&str> = doc["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .collect();
+    let keys = common::error_keys(&doc);
     assert_eq!(keys, ["openbao", "interhub"], "{doc:#}");
 
     // The audit log holds an intent and a result for every run and verifies.

@@ -215,6 +215,18 @@ pub fn assert_schema_named(name: &str, doc: &serde_json::Value) {
     );
 }
 
+/// The keys of check-config's `errors`, in order.
+pub fn error_keys(doc: &serde_json::Value) -> Vec<String> {
+    doc["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["key"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn code_of(doc: &serde_json::Value) -> &str {
     doc["error"]["code"].as_str().unwrap_or("none")
 }
