@@ -579,3 +579,68 @@ fn an_interrupted_helper_is_killed_and_cleaned_up() {
         .unwrap()
         .contains("\"outcome\":\"aborted\""));
 }
+
+/// After `bao kv delete` (or destroy, or a value without the field) the
+/// latest version holds no key: the next run stores a new key over it at the
+/// slot's current version instead of failing forever (issue 10 §2).
+#[test]
+fn a_slot_whose_latest_version_holds_no_key_is_used_again() {
+    use common::lab::RUNTIME_PATH;
+    let lab = Lab::start("slot-empty");
+    let out = lab.run("bootstrap");
+    assert_eq!(out.status.code(), Some(0), "{:#}", evidence(&out));
+    let current = |lab: &Lab| -> String {
+        let v: Value = serde_json::from_str(&lab.bao.ok(&[
+            "kv",
+            "metadata",
+            "get",
+            "-format=json",
+            RUNTIME_PATH,
+        ]))
+        .unwrap();
+        v["data"]["current_version"].to_string()
+    };
+    type BreakIt<'a> = Box<dyn Fn(&Lab) + 'a>;
+    let cases: [(&str, BreakIt<'_>); 4] = [
+        (
+            "kv delete",
+            Box::new(|l: &Lab| drop(l.bao.ok(&["kv", "delete", RUNTIME_PATH]))),
+        ),
+        (
+            "kv destroy",
+            Box::new(|l: &Lab| {
+                let v = current(l);
+                drop(
+                    l.bao
+                        .ok(&["kv", "destroy", &format!("-versions={v}"), RUNTIME_PATH]),
+                )
+            }),
+        ),
+        (
+            "a value without the field",
+            Box::new(|l: &Lab| drop(l.bao.ok(&["kv", "put", RUNTIME_PATH, "unrelated=x"]))),
+        ),
+        (
+            "kv metadata delete",
+            Box::new(|l: &Lab| drop(l.bao.ok(&["kv", "metadata", "delete", RUNTIME_PATH]))),
+        ),
+    ];
+    for (how, break_it) in cases {
+        break_it(&lab);
+        let out = lab.run("bootstrap");
+        let doc = evidence(&out);
+        assert_schema(&doc);
+        assert_eq!(out.status.code(), Some(0), "{how}: {doc:#}");
+        assert_eq!(doc["result"]["runtime_key"]["status"], "created", "{how}");
+        let notes = doc["result"]["openbao"]["notes"].to_string();
+        if how == "kv metadata delete" {
+            assert_eq!(
+                doc["result"]["runtime_key"]["kv_version"], 1,
+                "{how}: a new path"
+            );
+        } else {
+            assert!(notes.contains("holds no key"), "{how}: noted: {doc:#}");
+        }
+        lab.assert_one_live_stored_key();
+    }
+}

@@ -14,9 +14,11 @@ path "secret/data/platform/operators/ops-hub/runtime" {
   capabilities = ["create", "read", "update"]
 }
 
-# Custom metadata on the runtime key (run id, host, certificate key id).
+# Custom metadata on the runtime key (run id, host, certificate key id), and
+# read: a path whose latest version holds no key (after `bao kv delete`) is
+# reused at its current version instead of failing every run.
 path "secret/metadata/platform/operators/ops-hub/runtime" {
-  capabilities = ["update"]
+  capabilities = ["read", "update"]
 }
 
 # sys/capabilities-self (the pre-flight), auth/token/lookup-self and

@@ -25,6 +25,11 @@ pub trait RuntimeStore {
         cas: u64,
         who: &Provenance,
     ) -> Result<Stored, Error>;
+    /// The check-and-set value for a slot that holds no readable key: its
+    /// current version (0 when it was never written).
+    fn slot_version(&self) -> Result<u64, Error> {
+        Ok(0)
+    }
 }
 
 impl RuntimeStore for OpenBao {
@@ -38,6 +43,9 @@ impl RuntimeStore for OpenBao {
         who: &Provenance,
     ) -> Result<Stored, Error> {
         OpenBao::store_runtime_key(self, key, cas, who)
+    }
+    fn slot_version(&self) -> Result<u64, Error> {
+        OpenBao::runtime_slot_version(self)
     }
 }
 
@@ -102,7 +110,7 @@ pub fn ensure(
                     // A supplied key that works but was never recorded: record it.
                     match store.store_runtime_key(
                         &record(&key, req.consumer_id, None),
-                        0,
+                        store.slot_version()?,
                         req.who,
                     )? {
                         Stored::Written { version } => report.kv_version = Some(version),
@@ -148,6 +156,10 @@ pub fn ensure(
         return Ok(None);
     }
 
+    if stored.is_none() {
+        // No readable key: store over whatever version the slot is at.
+        cas = store.slot_version()?;
+    }
     // ---- critical section: from here the key exists only in our memory ----
     let new = api.create_key(req.consumer_id)?;
     let final_key = store_or_revoke(

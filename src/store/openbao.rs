@@ -345,6 +345,45 @@ impl OpenBao {
         }))
     }
 
+    /// The runtime path's current version from its metadata, for a slot
+    /// whose latest version holds no key (`bao kv delete`/`destroy`, or a
+    /// value written by hand without the field): a check-and-set at 0 could
+    /// never succeed there. 0 when the path has no metadata (never written,
+    /// or `kv metadata delete`). A policy without `read` on the metadata
+    /// path gets 0 and a note saying so.
+    pub fn runtime_slot_version(&self) -> Result<u64, Error> {
+        let at = &self.cfg.runtime_key;
+        let got = self.retry(|s| {
+            match s
+                .rt
+                .block_on(vaultrs::kv2::read_metadata(&s.vault, &at.mount, &at.path))
+            {
+                Ok(m) => Ok(m.current_version),
+                Err(e) => match from_client(e, Op::Read, &at.metadata_path()) {
+                    Error::OpenbaoNotFound(_) => Ok(0),
+                    Error::OpenbaoReadDenied(_) => {
+                        s.notes.borrow_mut().push(format!(
+                            "{} is not readable: a slot whose latest version holds no key \
+                             cannot be reused (grant read on it)",
+                            at.metadata_path()
+                        ));
+                        Ok(0)
+                    }
+                    other => Err(other),
+                },
+            }
+        })?;
+        if got > 0 {
+            self.notes.borrow_mut().push(format!(
+                "{} v{got} holds no key (deleted, destroyed or written by hand): \
+                 the new key is stored as v{}",
+                at.data_path(),
+                got + 1
+            ));
+        }
+        Ok(got)
+    }
+
     /// The current KV version of the runtime path (0 when nothing was ever written).
     pub fn runtime_version(&self) -> Result<u64, Error> {
         Ok(self
