@@ -7,10 +7,7 @@ use crate::os::dir::WorkDir;
 use crate::os::files::{open_trusted, Rule};
 
 /// Things that work but weaken the lane, each with its key.
-pub fn warnings(path: &Path) -> Vec<(String, String)> {
-    let Ok(cfg) = config::load(path) else {
-        return Vec::new();
-    };
+pub fn warnings(cfg: &config::Config) -> Vec<(String, String)> {
     let mut w = Vec::new();
     if let Some(u) = &cfg.lane_user {
         if u.shell.file_name().is_some_and(|n| n == "bash") {
@@ -52,9 +49,19 @@ fn not_writable_by_lane(cfg: &config::Config, dir: &Path, w: &WorkDir) -> Option
     })
 }
 
-/// Every problem, each with its key.
-pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
-    let cfg = config::load_for_check(path).map_err(|p| p.0)?;
+/// The config (when it loads) and every problem, each with its key.
+pub fn check_config(path: &Path) -> (Option<config::Config>, Vec<(String, String)>) {
+    match config::load_for_check(path) {
+        Ok(cfg) => {
+            let problems = check_loaded(&cfg);
+            (Some(cfg), problems)
+        }
+        Err(p) => (None, p.0),
+    }
+}
+
+/// Every problem of a config that loaded: its files, folders and sections.
+fn check_loaded(cfg: &config::Config) -> Vec<(String, String)> {
     let mut p: Vec<(String, String)> = Vec::new();
     // Every verb but whoami and help needs both services.
     for (key, present) in [
@@ -137,17 +144,13 @@ pub fn check_config(path: &Path) -> Result<(), Vec<(String, String)>> {
         match WorkDir::open(dir) {
             Err(e) => p.push((key.into(), e)),
             Ok(w) => {
-                if let Some(m) = not_writable_by_lane(&cfg, dir, &w) {
+                if let Some(m) = not_writable_by_lane(cfg, dir, &w) {
                     p.push((key.into(), m));
                 }
             }
         }
     }
-    if p.is_empty() {
-        Ok(())
-    } else {
-        Err(p)
-    }
+    p
 }
 
 /// One check against something outside the config (a service, sshd).

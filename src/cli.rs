@@ -409,11 +409,8 @@ struct CheckOpts {
 }
 
 fn check_config(cfg_path: &std::path::Path, opts: CheckOpts) -> Result<u8, Error> {
-    let (ok, errors) = match crate::check::check_config(cfg_path) {
-        Ok(()) => (true, Vec::new()),
-        Err(problems) => (false, problems),
-    };
-    let cfg = config::load(cfg_path).ok();
+    let (cfg, errors) = crate::check::check_config(cfg_path);
+    let ok = errors.is_empty();
     let mut checks = Vec::new();
     let mut effective = serde_json::Value::Null;
     if let Some(cfg) = &cfg {
@@ -439,7 +436,7 @@ fn check_config(cfg_path: &std::path::Path, opts: CheckOpts) -> Result<u8, Error
         .iter()
         .filter(|c| !c.name.starts_with("sshd"))
         .all(|c| c.ok);
-    let warnings = crate::check::warnings(cfg_path);
+    let warnings = cfg.as_ref().map(crate::check::warnings).unwrap_or_default();
     let entries = |v: &[(String, String)]| {
         v.iter()
             .map(|(k, m)| json!({"key": k, "message": m}))

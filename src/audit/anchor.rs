@@ -56,8 +56,8 @@ pub fn facility_code(name: &str) -> Option<u8> {
 }
 
 impl Syslog {
-    /// Sends one payload at severity `sev` (6 info, 3 err). Best effort
-    /// returns whether it was handed to the socket.
+    /// Sends one payload at severity `sev` (6 info, 3 err) as one datagram.
+    /// `Err` when the socket did not take it.
     pub fn send(&self, sev: u8, payload: &Value) -> Result<(), String> {
         let pri = u16::from(self.facility) * 8 + u16::from(sev);
         let line = format!(

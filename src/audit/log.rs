@@ -43,7 +43,6 @@ pub struct AuditLog {
     signals: Option<Signals>,
     /// The anchor: each record's summary also goes to syslog.
     syslog: Option<Syslog>,
-    unanchored: std::cell::Cell<u32>,
     /// A folder outside the log's (the state folder) that keeps the highest
     /// seq written, so a chain restarted after its log and head were
     /// removed continues the numbering instead of reusing it.
@@ -66,13 +65,12 @@ impl AuditLog {
             wait: DEFAULT_WAIT,
             signals: None,
             syslog: None,
-            unanchored: std::cell::Cell::new(0),
             mark: None,
         }
     }
 
     /// Anchors every record in syslog (best effort: a missing socket is
-    /// reported by [`AuditLog::unanchored`], not fatal; the gap shows in the anchor).
+    /// warned about, not fatal; the gap shows in the anchor).
     pub fn anchored_to(mut self, syslog: Option<Syslog>) -> AuditLog {
         self.syslog = syslog;
         self
@@ -92,14 +90,8 @@ impl AuditLog {
 
     fn write_mark(&self, seq: u64) {
         let Some(folder) = &self.mark else { return };
-        let r = WorkDir::open(folder).and_then(|dir| {
-            let tmp = format!("{MARK}.tmp");
-            dir.remove(&tmp)?;
-            let mut f = dir.create_new(&tmp, 0o640)?;
-            f.write_all(format!("{seq}\n").as_bytes())
-                .map_err(|e| e.to_string())?;
-            dir.rename(&tmp, MARK)
-        });
+        let r = WorkDir::open(folder)
+            .and_then(|dir| dir.replace_file(MARK, format!("{seq}\n").as_bytes(), 0o640));
         if let Err(e) = r {
             tracing::warn!("audit seq mark not kept: {e}");
         }
@@ -299,48 +291,26 @@ impl AuditLog {
             if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&line) {
                 if let Err(e) = s.anchor(&m, &r.hash) {
                     tracing::warn!("audit record {seq} not anchored: {e}");
-                    self.unanchored.set(self.unanchored.get() + 1);
                 }
             }
         }
         Ok(r)
     }
-
-    /// How many records this handle wrote that syslog did not take.
-    pub fn unanchored(&self) -> u32 {
-        self.unanchored.get()
-    }
 }
 
 fn read_head_in(dir: &WorkDir, name: &str) -> Result<Option<AuditRef>, String> {
-    let Some(f) = dir.open_file(&format!("{name}.head"), Access::Read, None)? else {
+    let Some(bytes) = dir.read_file(&format!("{name}.head"), 4096)? else {
         return Ok(None);
     };
-    let mut buf = Vec::new();
-    f.take(4096)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("head file: {}", e.kind()))?;
-    serde_json::from_slice(&buf)
+    serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|_| "head file does not parse".to_string())
 }
 
-/// Replaces the head file: a new temp file (`O_EXCL`), synced, renamed over.
+/// Replaces the head file (temp file, synced, renamed over).
 fn write_head_in(dir: &WorkDir, name: &str, head: &AuditRef) -> Result<(), String> {
-    let tmp = format!("{name}.head.tmp");
-    let head_name = format!("{name}.head");
-    dir.remove(&tmp).map_err(|m| format!("head: {m}"))?;
-    let mut f = dir
-        .create_new(&tmp, 0o640)
-        .map_err(|m| format!("head: {m}"))?;
-    f.write_all(
-        serde_json::to_string(head)
-            .map_err(|e| e.to_string())?
-            .as_bytes(),
-    )
-    .and_then(|_| f.sync_data())
-    .map_err(|e| format!("head: {e}"))?;
-    dir.rename(&tmp, &head_name)
+    let text = serde_json::to_string(head).map_err(|e| e.to_string())?;
+    dir.replace_file(&format!("{name}.head"), text.as_bytes(), 0o640)
         .map_err(|m| format!("head: {m}"))
 }
 

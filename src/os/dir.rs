@@ -21,6 +21,12 @@ use nix::unistd::{fchown, geteuid, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use super::files::{check_ancestors, trusted_owner};
 
+/// How a folder is opened: never through a final symlink.
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
 /// How a file in a [`WorkDir`] is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -57,12 +63,7 @@ impl WorkDir {
     pub fn open(path: &Path) -> Result<WorkDir, String> {
         let shown = path.display();
         check_ancestors(path, None).map_err(|m| format!("folder {shown}: {m}"))?;
-        let fd = nix::fcntl::open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
+        let fd = nix::fcntl::open(path, DIR_FLAGS, Mode::empty()).map_err(|e| match e {
             Errno::ELOOP | Errno::ENOTDIR => format!("{shown} is not a folder (or is a symlink)"),
             e => format!("folder {shown}: {}", e.desc()),
         })?;
@@ -226,20 +227,7 @@ impl WorkDir {
                 st.st_nlink
             ));
         }
-        let euid = geteuid();
-        if st.st_uid != self.owner.as_raw() {
-            // Only a file this (root) call just made is handed over.
-            if !(created && euid.is_root() && st.st_uid == 0) {
-                return Err(format!(
-                    "{} is owned by uid {}, not the folder's owner (uid {})",
-                    shown.display(),
-                    st.st_uid,
-                    self.owner
-                ));
-            }
-            fchown(&fd, Some(self.owner), Some(self.group))
-                .map_err(|e| format!("{}: fchown: {}", shown.display(), e.desc()))?;
-        }
+        self.hand_over(&shown, &fd, &st, created)?;
         if st.st_mode & 0o022 != 0 {
             return Err(format!(
                 "{} is writable by group or others (mode {:04o})",
@@ -248,6 +236,43 @@ impl WorkDir {
             ));
         }
         Ok(File::from(fd))
+    }
+
+    /// Replaces `name` with `bytes` atomically: a new temp file (`O_EXCL`,
+    /// mode `mode`), synced, renamed over `name`.
+    pub fn replace_file(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), String> {
+        use std::io::Write;
+        let tmp = format!("{name}.tmp");
+        self.remove(&tmp)?;
+        let mut f = self.create_new(&tmp, mode)?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_data())
+            .map_err(|e| format!("{}: {e}", self.path.join(&tmp).display()))?;
+        self.rename(&tmp, name)
+    }
+
+    /// An entry must belong to the folder's owner; only one that root just
+    /// `created` (mkdirat, `O_EXCL`) is handed over, by descriptor.
+    fn hand_over(
+        &self,
+        shown: &Path,
+        fd: &OwnedFd,
+        st: &FileStat,
+        created: bool,
+    ) -> Result<(), String> {
+        if st.st_uid == self.owner.as_raw() {
+            return Ok(());
+        }
+        if !(created && geteuid().is_root() && st.st_uid == 0) {
+            return Err(format!(
+                "{} is owned by uid {}, not the folder's owner (uid {})",
+                shown.display(),
+                st.st_uid,
+                self.owner
+            ));
+        }
+        fchown(fd, Some(self.owner), Some(self.group))
+            .map_err(|e| format!("{}: fchown: {}", shown.display(), e.desc()))
     }
 
     /// Whether `name` still is the file `file` (same device and inode, not a symlink).
@@ -284,21 +309,10 @@ impl WorkDir {
         let shown = self.path.join(name);
         nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(0o700))
             .map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
-        let fd = openat(
-            &self.fd,
-            name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.open_error(name, e))?;
+        let fd = openat(&self.fd, name, DIR_FLAGS, Mode::empty())
+            .map_err(|e| self.open_error(name, e))?;
         let st = fstat(&fd).map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
-        if st.st_uid != self.owner.as_raw() {
-            if !(geteuid().is_root() && st.st_uid == 0) {
-                return Err(format!("{} is owned by uid {}", shown.display(), st.st_uid));
-            }
-            fchown(&fd, Some(self.owner), Some(self.group))
-                .map_err(|e| format!("{}: fchown: {}", shown.display(), e.desc()))?;
-        }
+        self.hand_over(&shown, &fd, &st, true)?;
         Ok(WorkDir {
             fd,
             path: shown,
@@ -311,12 +325,7 @@ impl WorkDir {
     /// private folder: files only), each relative to a descriptor.
     pub fn remove_private_dir(&self, name: &str) -> Result<(), String> {
         check_name(name)?;
-        let fd = match openat(
-            &self.fd,
-            name,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
+        let fd = match openat(&self.fd, name, DIR_FLAGS, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(()),
             Err(e) => return Err(self.open_error(name, e)),
