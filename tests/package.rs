@@ -307,29 +307,16 @@ fn the_package_installs_serves_the_lane_and_uninstalls() {
     let cert = bao.sign_ssh(&fx.path("operator.pub"), &[]);
     let cert_file = fx.write("operator-cert.pub", &cert, 0o644);
     let ssh = |verb: &str| {
-        Command::new("ssh")
-            .args(["-F", "/dev/null", "-p", &port.to_string(), "-i"])
-            .arg(fx.path("operator"))
-            .arg("-o")
-            .arg(format!("CertificateFile={}", cert_file.display()))
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-T",
-                "ihub-bootstrap@127.0.0.1",
-                verb,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::sshd::ssh_to(
+            port,
+            &fx.path("operator"),
+            &cert_file,
+            "ihub-bootstrap@127.0.0.1",
+            &[],
+            &[verb],
+        )
+        .output()
+        .unwrap()
     };
     let sshd_log = || std::fs::read_to_string(fx.path("sshd.log")).unwrap_or_default();
     let out = ssh("whoami");

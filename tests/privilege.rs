@@ -212,24 +212,6 @@ fn hold_lock(path: &Path) -> Child {
     c
 }
 
-fn attended_run(config: &Path, key: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.arg("--config")
-        .arg(config)
-        .args([
-            "bootstrap",
-            "--keep-operator-key-file",
-            "--operator-key-file",
-        ])
-        .arg(key)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
 /// Waits for `child` at most `secs`; kills it and fails if it is still running.
 fn finish_within(mut child: Child, secs: u64, what: &str) -> std::process::Output {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -255,7 +237,13 @@ fn a_held_audit_lock_ends_in_busy_or_aborted_never_a_hang() {
 
     // The config's lock_wait_secs (5) bounds the wait: busy, with evidence.
     let started = Instant::now();
-    let out = finish_within(attended_run(&config, &key).spawn().unwrap(), 30, "busy");
+    let out = finish_within(
+        common::attended(&config, &key, &["--keep-operator-key-file"])
+            .spawn()
+            .unwrap(),
+        30,
+        "busy",
+    );
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "busy", "{doc:#}");
     assert_eq!(doc["outcome"], "busy");
@@ -263,7 +251,9 @@ fn a_held_audit_lock_ends_in_busy_or_aborted_never_a_hang() {
     assert!(started.elapsed() >= Duration::from_secs(5));
 
     // SIGTERM while waiting: aborted, promptly.
-    let child = attended_run(&config, &key).spawn().unwrap();
+    let child = common::attended(&config, &key, &["--keep-operator-key-file"])
+        .spawn()
+        .unwrap();
     wait_for_open(child.id(), &lock);
     std::thread::sleep(Duration::from_millis(200));
     nix::sys::signal::kill(
@@ -295,7 +285,9 @@ fn a_result_record_that_cannot_be_written_keeps_the_works_own_outcome() {
     let key = fx.write("op.key", "opk-attended-test-key-0123456789", 0o600);
     let mut holder = hold_lock(&state.join("bootstrap.lock"));
 
-    let child = attended_run(&config, &key).spawn().unwrap();
+    let child = common::attended(&config, &key, &["--keep-operator-key-file"])
+        .spawn()
+        .unwrap();
     // Once the intent is on disk, break the log's tail: the result record
     // will be refused (the writer never extends a chain it cannot check).
     let audit = log.join("audit.jsonl");
@@ -483,7 +475,9 @@ fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
     };
     let key = lab.fx.write("op.key", common::lab::OPERATOR_KEY, 0o600);
     let attended = |cfg: &Path| {
-        let out = attended_run(cfg, &key).output().unwrap();
+        let out = common::attended(cfg, &key, &["--keep-operator-key-file"])
+            .output()
+            .unwrap();
         (evidence(&out), out.status.code())
     };
 
@@ -599,7 +593,9 @@ fn a_root_file_moved_into_the_lane_folder_is_not_handed_over() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let out = attended_run(&config, &key).output().unwrap();
+    let out = common::attended(&config, &key, &["--keep-operator-key-file"])
+        .output()
+        .unwrap();
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "audit-write-failed", "{doc:#}");
     assert!(doc["error"]["message"]

@@ -144,6 +144,31 @@ impl Drop for Fixture {
     }
 }
 
+/// The arguments of an operator's attended `bootstrap` with `key_file`.
+pub fn attended_args(config: &Path, key_file: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = vec!["--config".into(), config.into()];
+    a.extend([
+        "bootstrap".into(),
+        "--operator-key-file".into(),
+        key_file.into(),
+    ]);
+    a.extend(extra.iter().map(Into::into));
+    a
+}
+
+/// An operator's attended `bootstrap` on the host: a clean environment,
+/// no input, output captured.
+pub fn attended(config: &Path, key_file: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(attended_args(config, key_file, extra))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
 /// The lane's usual key id and principal.
 pub const KEY_ID: &str = "agt-test-interhub-bootstrap";
 pub const PRINCIPAL: &str = "agt-interhub-bootstrap";

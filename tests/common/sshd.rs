@@ -210,32 +210,14 @@ impl LaneHost {
 
     /// ssh with extra client options (before the destination).
     pub fn ssh_command_opts(&self, cert: &Path, opts: &[&str], remote: &[&str]) -> Command {
-        let mut c = Command::new("ssh");
-        c.args(["-F", "/dev/null", "-p", &self.port.to_string()])
-            .arg("-i")
-            .arg(self.fx.path("user"))
-            .arg("-o")
-            .arg(format!("CertificateFile={}", cert.display()))
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "ConnectTimeout=10",
-                "-T",
-            ])
-            .args(opts)
-            .arg(format!("{LANE_USER}@127.0.0.1"))
-            .args(remote)
-            .stdin(Stdio::null());
-        c
+        ssh_to(
+            self.port,
+            &self.fx.path("user"),
+            cert,
+            &format!("{LANE_USER}@127.0.0.1"),
+            opts,
+            remote,
+        )
     }
 
     pub fn ssh(&self, cert: &Path, remote: &[&str]) -> Output {
@@ -272,6 +254,45 @@ impl LaneHost {
     pub fn sshd_log(&self) -> String {
         std::fs::read_to_string(self.fx.path("sshd.log")).unwrap_or_default()
     }
+}
+
+/// ssh to `dest` on loopback `port` with exactly `key` and its certificate
+/// `cert` (no config, agent or known hosts, no TTY); `opts` go before the
+/// destination, `remote` after it.
+pub fn ssh_to(
+    port: u16,
+    key: &Path,
+    cert: &Path,
+    dest: &str,
+    opts: &[&str],
+    remote: &[&str],
+) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-F", "/dev/null", "-p", &port.to_string()])
+        .arg("-i")
+        .arg(key)
+        .arg("-o")
+        .arg(format!("CertificateFile={}", cert.display()))
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+            "-T",
+        ])
+        .args(opts)
+        .arg(dest)
+        .args(remote)
+        .stdin(Stdio::null());
+    c
 }
 
 impl Drop for LaneHost {
