@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs each cargo-fuzz target for SECONDS (default 600), one after another,
-# growing fuzz/corpus/<target>/ (commit what it adds: tests/fuzz_corpus.rs
+# growing fuzz/corpus/<target>/ (commit what it adds: tests/it/fuzz_corpus.rs
 # replays it on stable in every `cargo test`). Needs cargo-fuzz
 # (`cargo install cargo-fuzz`); libFuzzer wants nightly flags, which the
 # stable toolchain accepts with RUSTC_BOOTSTRAP=1 (no other toolchain can be

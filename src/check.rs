@@ -209,7 +209,7 @@ pub fn online(cfg: &config::Config) -> Vec<Check> {
                     Ok(format!(
                         "{} answers (API {})",
                         i.base_url,
-                        crate::audit::escape_untrusted(h["apiVersion"].as_str().unwrap_or("?"), 20)
+                        crate::text::escape_untrusted(h["apiVersion"].as_str().unwrap_or("?"), 20)
                     ))
                 } else {
                     Err(format!("{} health is not ok", i.base_url))
@@ -243,7 +243,7 @@ pub fn sshd(cfg: &config::Config, sshd_config: Option<&Path>, config_path: &Path
                 "sshd",
                 Err(format!(
                     "sshd -T failed: {}",
-                    crate::audit::escape_untrusted(&String::from_utf8_lossy(&o.stderr), 300)
+                    crate::text::escape_untrusted(&String::from_utf8_lossy(&o.stderr), 300)
                 )),
             )]
         }

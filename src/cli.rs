@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::audit::{self, AuditLog, ShowFilter};
 use crate::config;
 use crate::error::{exit, Error};
+use crate::evidence::RunMode;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -165,7 +166,8 @@ pub fn run() -> u8 {
     match std::panic::catch_unwind(dispatch) {
         Ok(code) => code,
         Err(_) => {
-            let run = crate::evidence::RunInfo::start(MODE.get().copied().unwrap_or("unknown"));
+            let run =
+                crate::evidence::RunInfo::start(MODE.get().copied().unwrap_or(RunMode::Unknown));
             let ev = crate::evidence::Evidence {
                 error: Some(Error::Internal(
                     "a bug stopped the run; see the audit log".into(),
@@ -179,15 +181,15 @@ pub fn run() -> u8 {
 }
 
 /// The mode this process serves, for the evidence of a panic.
-static MODE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+static MODE: std::sync::OnceLock<RunMode> = std::sync::OnceLock::new();
 
-fn mode_of(c: &Command) -> &'static str {
+fn mode_of(c: &Command) -> RunMode {
     match c {
-        Command::ForceCommand => "force-command",
-        Command::Bootstrap { .. } => "attended",
-        Command::Audit { .. } => "audit",
-        Command::CheckConfig { .. } => "check-config",
-        Command::Seeds { .. } => "seeds",
+        Command::ForceCommand => RunMode::ForceCommand,
+        Command::Bootstrap { .. } => RunMode::Attended,
+        Command::Audit { .. } => RunMode::Audit,
+        Command::CheckConfig { .. } => RunMode::CheckConfig,
+        Command::Seeds { .. } => RunMode::Seeds,
     }
 }
 
@@ -208,7 +210,7 @@ fn dispatch() -> u8 {
         init_host_logging();
     }
     match cli.command {
-        Command::ForceCommand => finish(crate::pipeline::force_command(&cli.config)),
+        Command::ForceCommand => finish(crate::run::force_command::force_command(&cli.config)),
         Command::Audit { action } => report(audit_cmd(&cli.config, action)),
         Command::CheckConfig {
             online,
@@ -234,7 +236,7 @@ fn dispatch() -> u8 {
             plan,
             rotate,
         } => {
-            let args = crate::attended::AttendedArgs {
+            let args = crate::run::attended::AttendedArgs {
                 openbao_addr,
                 openbao_ca_bundle,
                 operator_key_file,
@@ -246,13 +248,13 @@ fn dispatch() -> u8 {
                     rotate,
                 },
             };
-            finish(crate::attended::bootstrap(&cli.config, args))
+            finish(crate::run::attended::bootstrap(&cli.config, args))
         }
         Command::Seeds { action } => report(seeds_cmd(action)),
     }
 }
 
-fn finish(done: crate::pipeline::Finished) -> u8 {
+fn finish(done: crate::run::Finished) -> u8 {
     if let Some(line) = &done.stderr_line {
         let _ = writeln!(std::io::stderr(), "{line}");
     }

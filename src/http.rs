@@ -17,12 +17,19 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A current-thread runtime for the blocking facades over async clients.
-pub fn runtime() -> Result<tokio::runtime::Runtime, crate::error::Error> {
-    tokio::runtime::Builder::new_current_thread()
+/// The process's one current-thread runtime, shared by the blocking facades
+/// over the async clients (OpenBao, Inter-Hub). A process serves one run, so
+/// this is one runtime per run.
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime, crate::error::Error> {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = RT.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| crate::error::Error::Internal(format!("runtime: {e}")))
+        .map_err(|e| crate::error::Error::Internal(format!("runtime: {e}")))?;
+    Ok(RT.get_or_init(|| rt))
 }
 
 /// Builds a client (call inside the runtime's context). `ca_bundle`: PEM file pinned as the only trust roots.

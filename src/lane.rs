@@ -5,63 +5,34 @@
 //! operator key → runner (native steps, or the site's helper) → runtime key
 //! stored → OpenBao token revoked.
 
-use serde_json::{json, Value};
-
 use crate::bootstrap::helper::{self, HelperSpec, PrivateDir};
 use crate::bootstrap::runtime_key;
 use crate::bootstrap::seeds::{self, Seeds};
 use crate::bootstrap::steps::{self, Ctx};
-use crate::bootstrap::{Options, Report};
-use crate::config::{Config, InterhubConfig, OpenbaoConfig, Runner};
+use crate::bootstrap::{
+    HelperReport, KeyStatus, OpenbaoReport, Options, Report, RunnerKind, Steps,
+};
+use crate::config::{Config, InterhubConfig, Runner, Services};
 use crate::error::Error;
-use crate::evidence::RunInfo;
+use crate::evidence::{RunInfo, VerbResult};
 use crate::interhub::client::Client;
 use crate::os::dir::WorkDir;
 use crate::os::lock::RunLock;
 use crate::os::signals::Signals;
 use crate::policy::cert::VerifiedCaller;
+use crate::run::Outcome;
 use crate::secret::Secret;
 use crate::ssh::command::Verb;
 use crate::store::openbao::OpenBao;
-use crate::store::Provenance;
+use crate::store::{OperatorKey, Provenance};
 
-/// A verb's result document and its error, kept apart so a failed run still
-/// reports every step it took.
-pub struct Outcome {
-    pub result: Option<Value>,
-    pub error: Option<Error>,
-}
-
-impl Outcome {
-    fn of(r: Result<Value, Error>) -> Outcome {
-        match r {
-            Ok(v) => Outcome {
-                result: Some(v),
-                error: None,
-            },
-            Err(e) => Outcome {
-                result: None,
-                error: Some(e),
-            },
-        }
-    }
-}
-
-/// Where the operator key comes from.
-pub enum OperatorKey<'a> {
-    /// Read from OpenBao: only for a caller the certificate check verified.
-    FromStore(&'a VerifiedCaller),
-    /// Given by an operator on the host (attended `--operator-key-file`).
-    Given(Secret),
-}
-
-fn sections(cfg: &Config) -> Result<(&OpenbaoConfig, &InterhubConfig), Error> {
-    match (&cfg.openbao, &cfg.interhub) {
-        (Some(o), Some(i)) => Ok((o, i)),
-        _ => Err(Error::Config(
-            "this verb needs the [openbao] and [interhub] sections".into(),
-        )),
-    }
+/// Where the operator key comes from; each arm carries the proof that
+/// unlocks it.
+pub(crate) enum OperatorSource<'a> {
+    /// Read from OpenBao for a caller the certificate check verified.
+    Store(&'a VerifiedCaller),
+    /// The attended key file, already checked.
+    KeyFile(OperatorKey),
 }
 
 fn load_seeds(ih: &InterhubConfig) -> Result<Seeds, Error> {
@@ -89,75 +60,84 @@ pub fn run(
                 host: run.host.clone(),
                 cert_key_id: caller.key_id().to_string(),
             };
-            bootstrap(
+            let (report, error) = bootstrap(
                 cfg,
-                OperatorKey::FromStore(caller),
+                OperatorSource::Store(caller),
                 None,
                 opts,
                 &who,
                 signals,
-            )
+            );
+            Outcome {
+                result: Some(VerbResult::Bootstrap(Box::new(report))),
+                error,
+            }
         }
         Verb::Whoami | Verb::Help => Outcome::of(Err(Error::Internal("not a lane verb".into()))),
     }
 }
 
 /// `gate`: the public API answers; no key of any kind is used.
-fn gate(cfg: &Config) -> Result<Value, Error> {
+fn gate(cfg: &Config) -> Result<VerbResult, Error> {
     let ih = cfg
         .interhub
         .as_ref()
         .ok_or_else(|| Error::Config("gate needs the [interhub] section".into()))?;
     let client = Client::new(ih, None)?;
-    let mut report = Report {
-        runner: "gate",
-        hub: ih.hub.clone(),
-        ..Report::default()
-    };
-    steps::gate(&client, &mut report)?;
-    Ok(json!({"gate": report.steps, "base_url": ih.base_url}))
+    let mut steps = Steps::default();
+    steps::gate(&client, &mut steps)?;
+    Ok(VerbResult::Gate {
+        gate: steps.0,
+        base_url: ih.base_url.clone(),
+    })
 }
 
 /// `verify`: the runbook's validation, with the stored runtime key.
-fn verify(cfg: &Config) -> Result<Value, Error> {
-    let (ob, ih) = sections(cfg)?;
+fn verify(cfg: &Config) -> Result<VerbResult, Error> {
+    let Services {
+        openbao: ob,
+        interhub: ih,
+    } = cfg.services()?;
     let seeds = load_seeds(ih)?;
     let mut bao = OpenBao::connect(ob)?;
     bao.preflight(&bao.lane_needs(false, false))?;
     let client = Client::new(ih, None)?;
-    let mut report = Report {
-        runner: "verify",
-        hub: ih.hub.clone(),
-        ..Report::default()
-    };
-    steps::gate(&client, &mut report)?;
-    let v = steps::validate(&client, &seeds, &bao, None, false)?;
+    let mut steps = Steps::default();
+    steps::gate(&client, &mut steps)?;
+    let validation = steps::validate(&client, &seeds, &bao, None, false)?;
     bao.close()?;
-    let ok = v["ok"] == true;
-    let doc = json!({"gate": report.steps, "validation": v});
-    if ok {
-        Ok(doc)
+    if validation.ok {
+        Ok(VerbResult::Verify {
+            gate: steps.0,
+            validation,
+        })
     } else {
-        Err(Error::ValidationFailed(format!("failed: {}", v["failed"])))
+        Err(validation.failure())
     }
 }
 
 /// The bootstrap core (force-command and attended).
-pub fn bootstrap(
+pub(crate) fn bootstrap(
     cfg: &Config,
-    operator: OperatorKey,
+    operator: OperatorSource,
     supplied_runtime: Option<Secret>,
     opts: Options,
     who: &Provenance,
     signals: &Signals,
-) -> Outcome {
+) -> (Report, Option<Error>) {
     let mut report = Report {
         plan: opts.plan,
+        runner: match cfg.runner {
+            Runner::Native => RunnerKind::Native,
+            Runner::Command { .. } => RunnerKind::Command,
+        },
         ..Report::default()
     };
-    let mut openbao_out = json!(null);
     let r = (|| -> Result<(), Error> {
-        let (ob, ih) = sections(cfg)?;
+        let Services {
+            openbao: ob,
+            interhub: ih,
+        } = cfg.services()?;
         report.hub = ih.hub.clone();
         report.runtime_key.openbao_path = ob.runtime_key.data_path();
         // Seeds are checked before any network call.
@@ -167,17 +147,16 @@ pub fn bootstrap(
         let _lock = RunLock::acquire(&state, "bootstrap.lock", cfg.lock_wait, Some(signals))?;
         signals.checkpoint("OpenBao login")?;
         let mut bao = OpenBao::connect(ob)?;
-        let read_operator = matches!(operator, OperatorKey::FromStore(_));
+        let read_operator = matches!(operator, OperatorSource::Store(_));
         // Before anything irreversible: can we read what we need and store what we make?
         bao.preflight(&bao.lane_needs(read_operator, !opts.plan))?;
         let op_key = match operator {
-            OperatorKey::FromStore(caller) => bao.read_operator_key(caller)?,
-            OperatorKey::Given(k) => k,
+            OperatorSource::Store(caller) => bao.read_operator_key(caller)?,
+            OperatorSource::KeyFile(k) => k,
         };
         signals.checkpoint("bootstrap")?;
         let result = match &cfg.runner {
             Runner::Native => {
-                report.runner = "native";
                 let client = Client::new(ih, Some(op_key))?;
                 let mut ctx = Ctx {
                     seeds: &seeds,
@@ -194,43 +173,35 @@ pub fn bootstrap(
                 argv,
                 timeout,
                 workdir,
-            } => {
-                report.runner = "command";
-                run_helper(
-                    &state,
-                    ih,
-                    &bao,
-                    op_key,
-                    HelperSpec {
-                        argv,
-                        timeout: *timeout,
-                        workdir: workdir.as_deref(),
-                        base_url: &ih.base_url,
-                        skip_event: opts.skip_event,
-                        runs_as: cfg.lane_user.as_ref().map(|u| (u.uid, u.gid)),
-                    },
-                    opts,
-                    who,
-                    signals,
-                    &mut report,
-                )
-            }
+            } => run_helper(
+                &state,
+                ih,
+                &bao,
+                op_key,
+                HelperSpec {
+                    argv,
+                    timeout: *timeout,
+                    workdir: workdir.as_deref(),
+                    base_url: &ih.base_url,
+                    skip_event: opts.skip_event,
+                    runs_as: cfg.lane_user.as_ref().map(|u| (u.uid, u.gid)),
+                },
+                opts,
+                who,
+                signals,
+                &mut report,
+            ),
         };
         let token_revoked = bao.close().unwrap_or(false);
-        openbao_out = json!({
-            "runtime_key_path": ob.runtime_key.data_path(),
-            "kv_version": report.runtime_key.kv_version,
-            "token_revoked": token_revoked,
-            "notes": bao.notes(),
+        report.openbao = Some(OpenbaoReport {
+            runtime_key_path: ob.runtime_key.data_path(),
+            kv_version: report.runtime_key.kv_version,
+            token_revoked,
+            notes: bao.notes(),
         });
         result
     })();
-    let mut doc = serde_json::to_value(&report).unwrap_or(Value::Null);
-    doc["openbao"] = openbao_out;
-    Outcome {
-        result: Some(doc),
-        error: r.err(),
-    }
+    (report, r.err())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -238,7 +209,7 @@ fn run_helper(
     state: &WorkDir,
     ih: &InterhubConfig,
     bao: &OpenBao,
-    op_key: Secret,
+    op_key: OperatorKey,
     spec: HelperSpec,
     opts: Options,
     who: &Provenance,
@@ -255,16 +226,16 @@ fn run_helper(
     let out = helper::run(
         &spec,
         &dir,
-        &op_key,
+        op_key.secret(),
         existing.as_ref().map(|k| &k.key),
         signals,
     )?;
-    report.helper = Some(json!({
-        "exit_code": out.exit_code,
-        "output": out.json,
-        "output_sha256": out.output_sha256,
-        "output_bytes": out.output_bytes,
-    }));
+    report.helper = Some(HelperReport {
+        exit_code: out.exit_code,
+        output: out.contract,
+        output_sha256: out.output_sha256,
+        output_bytes: out.output_bytes,
+    });
     let mut adopted = Ok(());
     if let Some((key, _prefix)) = out.new_key {
         let client = Client::new(ih, Some(op_key))?;
@@ -284,7 +255,7 @@ fn run_helper(
         adopted = runtime_key::adopt(bao, &client, &consumer, key, who, &mut report.runtime_key)
             .map(drop);
     } else if let Some(k) = &existing {
-        report.runtime_key.status = Some("reused");
+        report.runtime_key.status = Some(KeyStatus::Reused);
         report.runtime_key.prefix = Some(crate::interhub::key_prefix(k.key.expose()));
         report.runtime_key.kv_version = Some(k.version);
     }

@@ -1,8 +1,9 @@
 //! The one type every secret lives in: operator key, runtime key, tokens,
 //! AppRole secret ids.
 //!
-//! No `Display`, no `Serialize`; `Debug` prints `[redacted]`; the bytes are
-//! wiped on drop; [`Secret::expose`] is the single, greppable way out.
+//! No `Display`, no `Serialize`, no `Clone` (a secret exists once; a copy
+//! must be spelled out with `expose`); `Debug` prints `[redacted]`; the bytes
+//! are wiped on drop; [`Secret::expose`] is the single, greppable way out.
 
 use std::fmt;
 use zeroize::Zeroizing;
@@ -31,12 +32,6 @@ impl Secret {
     pub fn same_as(&self, other: &Secret) -> bool {
         let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-}
-
-impl Clone for Secret {
-    fn clone(&self) -> Self {
-        Secret::new(self.0.to_string())
     }
 }
 

@@ -24,8 +24,13 @@ pub const MAX_RECORD: usize = 16 << 10;
 
 /// Where a record landed: its sequence number and hash (for the evidence).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
 pub struct AuditRef {
+    #[cfg_attr(test, schemars(range(min = 1)))]
     pub seq: u64,
+    /// SHA-256 (hex) of the record's line.
+    #[cfg_attr(test, schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     pub hash: String,
 }
 
@@ -51,12 +56,6 @@ pub struct AuditLog {
 
 /// The high-water mark's file name in the state folder.
 const MARK: &str = "audit.seq";
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
 
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
@@ -120,10 +119,6 @@ impl AuditLog {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    pub fn head_path(&self) -> PathBuf {
-        sibling(&self.path, ".head")
     }
 
     fn names(&self) -> Result<(PathBuf, String), String> {
@@ -213,7 +208,7 @@ impl AuditLog {
             });
             let mut f = Map::new();
             f.insert("event".into(), "chain-start".into());
-            f.insert("host".into(), crate::evidence::hostname().into());
+            f.insert("host".into(), crate::os::host::hostname().into());
             f.insert("version".into(), crate::VERSION.into());
             f.insert("new_chain".into(), head.is_none().into());
             if let Some(a) = after {
@@ -271,7 +266,7 @@ impl AuditLog {
         let seq = prev.seq + 1;
         fields.insert("seq".into(), seq.into());
         fields.insert("prev".into(), prev.hash.clone().into());
-        fields.insert("ts".into(), crate::evidence::now_rfc3339().into());
+        fields.insert("ts".into(), crate::os::host::now_rfc3339().into());
         let line = serde_json::to_string(&Value::Object(fields)).map_err(|e| e.to_string())?;
         if line.len() > MAX_RECORD {
             return Err(format!(

@@ -13,30 +13,8 @@ pub mod read;
 mod show;
 mod verify;
 
-pub use log::{AuditLog, AuditRef, GENESIS};
+pub use log::{AuditLog, AuditRef};
 pub use show::{show, ShowFilter};
-pub use verify::{verify_bytes, verify_files, Status, VerifyOptions, VerifyReport};
+pub use verify::{verify_bytes, verify_files, Status, VerifyOptions};
 
-/// Escapes untrusted text for evidence and audit: printable ASCII is kept,
-/// everything else becomes a visible escape, and the result is capped.
-pub fn escape_untrusted(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.len() >= max_chars {
-            out.push_str("...");
-            break;
-        }
-        if (' '..='~').contains(&c) {
-            out.push(c);
-        } else {
-            out.extend(c.escape_default());
-        }
-    }
-    out
-}
-
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+pub use crate::text::{escape_untrusted, sha256_hex};

@@ -706,7 +706,7 @@ mod tests {
         let mut l = lines(&log);
         l.truncate(3);
         write(&log, &l);
-        std::fs::remove_file(log.head_path()).unwrap();
+        std::fs::remove_file(format!("{}.head", log.path().display())).unwrap();
         let r = check(&log);
         assert!(!r.ok, "{r:?}");
         assert!(r.reason.unwrap().contains("head file is missing"));

@@ -14,6 +14,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use super::{HelperContract, HelperObject};
+
 use crate::error::Error;
 use crate::os::dir::WorkDir;
 use crate::os::signals::Signals;
@@ -86,7 +88,7 @@ pub struct HelperSpec<'a> {
 pub struct HelperOutput {
     /// The contract's fields of what the helper printed (`null` when it
     /// printed no JSON document).
-    pub json: Value,
+    pub contract: Option<HelperContract>,
     /// SHA-256 and size of everything it printed on stdout.
     pub output_sha256: String,
     pub output_bytes: usize,
@@ -195,9 +197,9 @@ pub fn run(
     let stdout = out_t.recv_timeout(PIPE_GRACE).unwrap_or_default();
     let stderr = err_t.recv_timeout(PIPE_GRACE).unwrap_or_default();
 
-    let mut secrets = vec![operator_key.clone()];
+    let mut secrets = vec![operator_key];
     if let Some(k) = runtime_key {
-        secrets.push(k.clone());
+        secrets.push(k);
     }
     let parsed: Option<Value> = serde_json::from_slice(&stdout).ok();
     // The key file it reported (only inside our private folder), or else any
@@ -218,14 +220,14 @@ pub fn run(
         None => find_left_key(dir),
     };
     if let Some((k, _)) = &new_key {
-        secrets.push(k.clone());
+        secrets.push(k);
     }
     let scrub = |text: &str| {
         let mut t = text.to_string();
         for s in &secrets {
             t = t.replace(s.expose(), "[redacted]");
         }
-        crate::audit::escape_untrusted(&t, 2000)
+        crate::text::escape_untrusted(&t, 2000)
     };
     let consumer_id = parsed
         .as_ref()
@@ -234,7 +236,7 @@ pub fn run(
         .map(String::from);
     // The caller gets the contract's fields only (scrubbed, bounded) and a
     // digest of everything the helper printed.
-    let json = parsed.as_ref().map_or(Value::Null, |v| project(v, &scrub));
+    let contract = parsed.as_ref().map(|v| project(v, &scrub));
     let stderr_tail = {
         let t = scrub(&String::from_utf8_lossy(&stderr));
         let skip = t.chars().count().saturating_sub(300);
@@ -253,9 +255,9 @@ pub fn run(
         }));
     }
     Ok(HelperOutput {
-        output_sha256: crate::audit::sha256_hex(&stdout),
+        output_sha256: crate::text::sha256_hex(&stdout),
         output_bytes: stdout.len(),
-        json,
+        contract,
         consumer_id,
         new_key,
         exit_code: status.and_then(|s| s.code()),
@@ -266,42 +268,40 @@ pub fn run(
 /// The contract's helper output ("The runbook helper's interface"): only
 /// these fields, each a scrubbed, escaped string of bounded length, reach the
 /// caller. Anything else the helper printed is known only by its digest.
-fn project(v: &Value, scrub: &dyn Fn(&str) -> String) -> Value {
-    use serde_json::Map;
-    let text = |x: &Value| {
-        x.as_str()
-            .map(|s| Value::String(scrub(s).chars().take(200).collect()))
+fn project(v: &Value, scrub: &dyn Fn(&str) -> String) -> HelperContract {
+    let pick = |o: Option<&Value>, fields: &[&str]| -> Option<HelperObject> {
+        let o = o?.as_object()?;
+        let text = |f: &str| -> Option<String> {
+            if !fields.contains(&f) {
+                return None;
+            }
+            Some(scrub(o.get(f)?.as_str()?).chars().take(200).collect())
+        };
+        Some(HelperObject {
+            id: text("id"),
+            slug: text("slug"),
+            digest: text("digest"),
+            key: text("key"),
+            prefix: text("prefix"),
+            status: text("status"),
+            code: text("code"),
+            message: text("message"),
+        })
     };
-    let pick = |o: &Value, fields: &[&str]| -> Option<Value> {
-        let o = o.as_object()?;
-        let m: Map<String, Value> = fields
-            .iter()
-            .filter_map(|f| Some(((*f).to_string(), text(o.get(*f)?)?)))
-            .collect();
-        Some(Value::Object(m))
-    };
-    let mut out = Map::new();
-    for (name, fields) in [
-        ("hub", &["id", "slug", "status"][..]),
-        ("manifest", &["id", "digest", "status"][..]),
-        ("consumer", &["id", "status"][..]),
-        ("runtimeKey", &["prefix", "status"][..]),
-        ("event", &["id", "status"][..]),
-        ("error", &["code", "message"][..]),
-    ] {
-        if let Some(p) = v.get(name).and_then(|o| pick(o, fields)) {
-            out.insert(name.into(), p);
-        }
+    HelperContract {
+        hub: pick(v.get("hub"), &["id", "slug", "status"]),
+        manifest: pick(v.get("manifest"), &["id", "digest", "status"]),
+        consumer: pick(v.get("consumer"), &["id", "status"]),
+        runtime_key: pick(v.get("runtimeKey"), &["prefix", "status"]),
+        event: pick(v.get("event"), &["id", "status"]),
+        error: pick(v.get("error"), &["code", "message"]),
+        widgets: v.get("widgets").and_then(Value::as_array).map(|ws| {
+            ws.iter()
+                .take(MAX_WIDGETS)
+                .filter_map(|w| pick(Some(w), &["key", "id", "status"]))
+                .collect()
+        }),
     }
-    if let Some(ws) = v.get("widgets").and_then(Value::as_array) {
-        let ws: Vec<Value> = ws
-            .iter()
-            .take(MAX_WIDGETS)
-            .filter_map(|w| pick(w, &["key", "id", "status"]))
-            .collect();
-        out.insert("widgets".into(), Value::Array(ws));
-    }
-    Value::Object(out)
 }
 
 /// Most widgets the evidence lists from a helper's output.
@@ -360,7 +360,7 @@ fn read_key_file(dir: &PrivateDir, f: &Path) -> Result<(Secret, String), Error> 
         Some(n) => dir.read_key(n),
         None => Err(Error::HelperFailed(format!(
             "runtimeKey.keyFile {} is outside the helper's private folder",
-            crate::audit::escape_untrusted(&f.display().to_string(), 120)
+            crate::text::escape_untrusted(&f.display().to_string(), 120)
         ))),
     }
 }

@@ -8,20 +8,19 @@
 //! consumer is an unrecorded live credential and is revoked too. In no path
 //! does a live key remain that is not in OpenBao.
 
-use serde::Serialize;
-
+pub use super::report::{KeyReport, KeyStatus};
 use crate::error::Error;
 use crate::interhub::{key_prefix, KeyApi, NewKey};
 use crate::secret::Secret;
 use crate::store::openbao::OpenBao;
-use crate::store::{Provenance, Stored, StoredKey};
+use crate::store::{KeyRecord, Provenance, Stored, StoredKey};
 
 /// The store side of the critical section (OpenBao; fakes in unit tests).
 pub trait RuntimeStore {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error>;
     fn store_runtime_key(
         &self,
-        key: &StoredKey,
+        key: &KeyRecord,
         cas: u64,
         who: &Provenance,
     ) -> Result<Stored, Error>;
@@ -38,7 +37,7 @@ impl RuntimeStore for OpenBao {
     }
     fn store_runtime_key(
         &self,
-        key: &StoredKey,
+        key: &KeyRecord,
         cas: u64,
         who: &Provenance,
     ) -> Result<Stored, Error> {
@@ -47,24 +46,6 @@ impl RuntimeStore for OpenBao {
     fn slot_version(&self) -> Result<u64, Error> {
         OpenBao::runtime_slot_version(self)
     }
-}
-
-/// What the evidence says about the runtime key (never the key).
-#[derive(Debug, Default, Serialize)]
-pub struct KeyReport {
-    /// created | reused | rotated | revoked | would-create | would-rotate | invalid
-    pub status: Option<&'static str>,
-    pub prefix: Option<String>,
-    pub key_id: Option<String>,
-    pub openbao_path: String,
-    pub kv_version: Option<u64>,
-    /// Another writer stored first; its key is reused.
-    pub race_lost: bool,
-    /// Prefixes of keys revoked by this run (ours after a failed store or a
-    /// lost race, a rotated-out key, unrecorded live keys).
-    pub revoked: Vec<String>,
-    /// Active keys found that were not the stored one (plan: would revoke).
-    pub unrecorded: Vec<String>,
 }
 
 /// Inputs of the runtime-key step.
@@ -98,18 +79,18 @@ pub fn ensure(
     }
     let existing = stored
         .as_ref()
-        .map(|s| (s.key.clone(), s.version))
-        .or_else(|| req.supplied.clone().map(|k| (k, 0)));
+        .map(|s| (&s.key, s.version))
+        .or_else(|| req.supplied.as_ref().map(|k| (k, 0)));
     if let Some((key, version)) = existing {
         report.prefix = Some(key_prefix(key.expose()));
         report.kv_version = stored.as_ref().map(|s| s.version);
         report.key_id = stored.as_ref().and_then(|s| s.key_id.clone());
-        match api.token(req.consumer_id, &key) {
+        match api.token(req.consumer_id, key) {
             Ok(token) => {
                 if stored.is_none() && !req.plan {
                     // A supplied key that works but was never recorded: record it.
                     match store.store_runtime_key(
-                        &record(&key, req.consumer_id, None),
+                        &record(key, req.consumer_id, None),
                         store.slot_version()?,
                         req.who,
                     )? {
@@ -121,16 +102,16 @@ pub fn ensure(
                         }
                     }
                 }
-                report.status = Some("reused");
-                sweep(api, req.consumer_id, &key, req.plan, report)?;
+                report.status = Some(KeyStatus::Reused);
+                sweep(api, req.consumer_id, key, req.plan, report)?;
                 return Ok(Some(token));
             }
             Err(Error::RuntimeKeyInvalid(m)) if req.rotate || req.plan => {
                 if req.plan {
                     report.status = Some(if req.rotate {
-                        "would-rotate"
+                        KeyStatus::WouldRotate
                     } else {
-                        "invalid"
+                        KeyStatus::Invalid
                     });
                     return if req.rotate {
                         Ok(None)
@@ -142,7 +123,7 @@ pub fn ensure(
                 cas = version;
             }
             Err(Error::RuntimeKeyInvalid(m)) => {
-                report.status = Some("invalid");
+                report.status = Some(KeyStatus::Invalid);
                 return Err(Error::RuntimeKeyInvalid(format!(
                     "{} ({m}); rerun with --rotate to replace it",
                     report.prefix.as_deref().unwrap_or("stored key")
@@ -152,7 +133,7 @@ pub fn ensure(
         }
     }
     if req.plan {
-        report.status = Some("would-create");
+        report.status = Some(KeyStatus::WouldCreate);
         return Ok(None);
     }
 
@@ -199,13 +180,17 @@ pub fn store_or_revoke(
     match store.store_runtime_key(&rec, cas, who) {
         Ok(Stored::Written { version }) => {
             report.kv_version = Some(version);
-            report.status = Some(if rotating { "rotated" } else { "created" });
+            report.status = Some(if rotating {
+                KeyStatus::Rotated
+            } else {
+                KeyStatus::Created
+            });
             Ok(new.key)
         }
         Ok(Stored::LostRace { winner }) => {
             report.race_lost = true;
             if let Err(e) = api.revoke_key(consumer_id, &new.id) {
-                report.status = Some("orphaned");
+                report.status = Some(KeyStatus::Orphaned);
                 return Err(Error::RuntimeKeyOrphaned(format!(
                     "lost the store race; own key {} (id {}) not revoked ({})",
                     new.prefix,
@@ -214,7 +199,7 @@ pub fn store_or_revoke(
                 )));
             }
             report.revoked.push(new.prefix.clone());
-            report.status = Some("reused");
+            report.status = Some(KeyStatus::Reused);
             report.prefix = Some(key_prefix(winner.key.expose()));
             report.key_id = winner.key_id.clone();
             report.kv_version = Some(winner.version);
@@ -222,7 +207,7 @@ pub fn store_or_revoke(
         }
         Err(why) => match api.revoke_key(consumer_id, &new.id) {
             Ok(()) => {
-                report.status = Some("revoked");
+                report.status = Some(KeyStatus::Revoked);
                 report.revoked.push(new.prefix.clone());
                 Err(Error::RuntimeKeyNotStored(format!(
                     "{} ({}): {why}; key {} revoked",
@@ -232,7 +217,7 @@ pub fn store_or_revoke(
                 )))
             }
             Err(e) => {
-                report.status = Some("orphaned");
+                report.status = Some(KeyStatus::Orphaned);
                 Err(Error::RuntimeKeyOrphaned(format!(
                     "key {} (id {}) not stored ({}) and not revoked ({})",
                     new.prefix,
@@ -283,13 +268,12 @@ pub fn adopt(
     Ok(final_key)
 }
 
-fn record(key: &Secret, consumer_id: &str, key_id: Option<&str>) -> StoredKey {
-    StoredKey {
-        key: key.clone(),
+fn record<'a>(key: &'a Secret, consumer_id: &str, key_id: Option<&str>) -> KeyRecord<'a> {
+    KeyRecord {
+        key,
         client_id: Some(consumer_id.to_string()),
         prefix: Some(key_prefix(key.expose())),
         key_id: key_id.map(String::from),
-        version: 0,
     }
 }
 

@@ -76,6 +76,18 @@ impl KeyApi for FakeHub {
     }
 }
 
+/// The fake store's copy of what it holds (a real store hands out a fresh
+/// value on every read).
+fn copy(k: &StoredKey) -> StoredKey {
+    StoredKey {
+        key: Secret::new(k.key.expose().to_owned()),
+        client_id: k.client_id.clone(),
+        prefix: k.prefix.clone(),
+        key_id: k.key_id.clone(),
+        version: k.version,
+    }
+}
+
 #[derive(Default)]
 struct FakeStore {
     stored: RefCell<Option<StoredKey>>,
@@ -86,11 +98,11 @@ struct FakeStore {
 
 impl RuntimeStore for FakeStore {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error> {
-        Ok(self.stored.borrow().clone())
+        Ok(self.stored.borrow().as_ref().map(copy))
     }
     fn store_runtime_key(
         &self,
-        key: &StoredKey,
+        key: &KeyRecord,
         cas: u64,
         _: &Provenance,
     ) -> Result<Stored, Error> {
@@ -109,12 +121,16 @@ impl RuntimeStore for FakeStore {
         let current = self.stored.borrow().as_ref().map_or(0, |s| s.version);
         if current != cas {
             return Ok(Stored::LostRace {
-                winner: self.stored.borrow().clone().unwrap(),
+                winner: self.stored.borrow().as_ref().map(copy).unwrap(),
             });
         }
-        let mut k = key.clone();
-        k.version = current + 1;
-        *self.stored.borrow_mut() = Some(k);
+        *self.stored.borrow_mut() = Some(StoredKey {
+            key: Secret::new(key.key.expose().to_owned()),
+            client_id: key.client_id.clone(),
+            prefix: key.prefix.clone(),
+            key_id: key.key_id.clone(),
+            version: current + 1,
+        });
         Ok(Stored::Written {
             version: current + 1,
         })
@@ -157,7 +173,7 @@ fn first_run_creates_and_stores_then_reuses() {
     let (store, hub) = (FakeStore::default(), FakeHub::default());
     let (r, rep) = run(&store, &hub, false, false);
     assert!(r.unwrap().is_some());
-    assert_eq!(rep.status, Some("created"));
+    assert_eq!(rep.status, Some(KeyStatus::Created));
     assert_eq!(
         hub.live(),
         vec![store
@@ -171,20 +187,23 @@ fn first_run_creates_and_stores_then_reuses() {
     );
     let (r, rep) = run(&store, &hub, false, false);
     assert!(r.is_ok());
-    assert_eq!(rep.status, Some("reused"));
+    assert_eq!(rep.status, Some(KeyStatus::Reused));
     assert_eq!(hub.keys.borrow().len(), 1, "no second key");
 }
 
 #[test]
 fn failed_store_revokes_the_new_key() {
     let store = FakeStore {
-        fail: Some(Error::OpenbaoServer("HTTP 500".into())),
+        fail: Some(Error::OpenbaoServer {
+            status: Some(500),
+            detail: "HTTP 500".into(),
+        }),
         ..Default::default()
     };
     let hub = FakeHub::default();
     let (r, rep) = run(&store, &hub, false, false);
     assert_eq!(r.unwrap_err().code(), "runtime-key-not-stored");
-    assert_eq!(rep.status, Some("revoked"));
+    assert_eq!(rep.status, Some(KeyStatus::Revoked));
     assert!(hub.live().is_empty(), "no live unrecorded key");
 }
 
@@ -219,7 +238,7 @@ fn lost_race_revokes_ours_and_reuses_the_winner() {
     let (r, rep) = run(&store, &hub, false, false);
     assert!(r.is_ok());
     assert!(rep.race_lost);
-    assert_eq!(rep.status, Some("reused"));
+    assert_eq!(rep.status, Some(KeyStatus::Reused));
     assert_eq!(hub.live(), vec![winner.prefix]);
 }
 
@@ -238,17 +257,17 @@ fn dead_key_fails_unless_rotate() {
     });
     let (r, rep) = run(&store, &hub, false, false);
     assert_eq!(r.unwrap_err().code(), "runtime-key-invalid");
-    assert_eq!(rep.status, Some("invalid"));
+    assert_eq!(rep.status, Some(KeyStatus::Invalid));
     let (r, rep) = run(&store, &hub, false, true);
     assert_eq!(
         r.unwrap_err().code(),
         "runtime-key-invalid",
         "plan reports it too"
     );
-    assert_eq!(rep.status, Some("invalid"));
+    assert_eq!(rep.status, Some(KeyStatus::Invalid));
     let (r, rep) = run(&store, &hub, true, false);
     assert!(r.is_ok());
-    assert_eq!(rep.status, Some("rotated"));
+    assert_eq!(rep.status, Some(KeyStatus::Rotated));
     assert_eq!(
         store.stored.borrow().as_ref().unwrap().version,
         4,
@@ -262,7 +281,7 @@ fn unrecorded_live_keys_are_revoked_and_plan_changes_nothing() {
     let (store, hub) = (FakeStore::default(), FakeHub::default());
     let (r, rep) = run(&store, &hub, false, true);
     assert!(r.unwrap().is_none());
-    assert_eq!(rep.status, Some("would-create"));
+    assert_eq!(rep.status, Some(KeyStatus::WouldCreate));
     assert!(hub.keys.borrow().is_empty());
     run(&store, &hub, false, false).0.unwrap();
     let stray = hub.add(7);

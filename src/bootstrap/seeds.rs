@@ -207,7 +207,7 @@ pub fn parse(manifest: Value, widgets: Value, hub: &str) -> Result<Seeds, Error>
 pub fn digest(v: &Value) -> String {
     let mut out = String::new();
     canonical(v, &mut out);
-    format!("sha256:{}", crate::audit::sha256_hex(out.as_bytes()))
+    format!("sha256:{}", crate::text::sha256_hex(out.as_bytes()))
 }
 
 /// Canonical JSON written explicitly (independent of serde_json's map order).

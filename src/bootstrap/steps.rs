@@ -5,14 +5,17 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::runtime_key::{self, KeyRequest, RuntimeStore};
 use super::seeds::Seeds;
-use super::{Options, Report, Status, WidgetReport};
+use super::{
+    KeyStatus, Options, Report, Status, Steps, TokenCheck, Validation, ValidationCheck,
+    WidgetReport,
+};
 use crate::error::Error;
 use crate::interhub::client::{Client, Registry};
-use crate::interhub::{Created, KeyApi};
+use crate::interhub::{Created, KeyApi, NewWidget};
 use crate::os::signals::Signals;
 use crate::secret::Secret;
 use crate::store::Provenance;
@@ -29,21 +32,21 @@ pub struct Ctx<'a> {
 }
 
 /// `gate`: the API answers and the registries are readable.
-pub fn gate(client: &Client, report: &mut Report) -> Result<(), Error> {
+pub fn gate(client: &Client, steps: &mut Steps) -> Result<(), Error> {
     let t = Instant::now();
     let r = (|| {
         let h = client.health()?;
         if h["status"] != "ok" {
             return Err(Error::InterhubProtocol(format!(
                 "health says {}",
-                crate::audit::escape_untrusted(&h["status"].to_string(), 40)
+                crate::text::escape_untrusted(&h["status"].to_string(), 40)
             )));
         }
         let version = h["apiVersion"].as_str().unwrap_or("");
         if !version.starts_with("2.") {
             return Err(Error::InterhubProtocol(format!(
                 "API version {:?} is not 2.x",
-                crate::audit::escape_untrusted(version, 20)
+                crate::text::escape_untrusted(version, 20)
             )));
         }
         for r in Registry::ALL {
@@ -51,14 +54,14 @@ pub fn gate(client: &Client, report: &mut Report) -> Result<(), Error> {
         }
         Ok((Status::Unchanged, Some(format!("api {version}")), ()))
     })();
-    report.step("gate", t, r)
+    steps.record("gate", t, r)
 }
 
 /// The full bootstrap.
 pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Error> {
     let (seeds, client) = (ctx.seeds, ctx.client);
     let hub = seeds.hub.as_str();
-    gate(client, report)?;
+    gate(client, &mut report.steps)?;
 
     ctx.signals.checkpoint("hub")?;
     let t = Instant::now();
@@ -104,7 +107,7 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         if m.digest != seeds.digest {
             return Err(Error::InterhubProtocol(format!(
                 "manifest digest {} differs from the draft's {}",
-                crate::audit::escape_untrusted(&m.digest, 80),
+                crate::text::escape_untrusted(&m.digest, 80),
                 seeds.digest
             )));
         }
@@ -155,7 +158,7 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
     let t = Instant::now();
     let token = match &consumer_id {
         None => {
-            report.runtime_key.status = Some("would-create");
+            report.runtime_key.status = Some(KeyStatus::WouldCreate);
             report.step("runtime-key", t, Ok((Status::WouldCreate, None, None)))?
         }
         Some(cid) => {
@@ -173,13 +176,10 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
                 &mut report.runtime_key,
             );
             let r = r.map(|tok| {
-                let s = match report.runtime_key.status {
-                    Some("created") => Status::Created,
-                    Some("rotated") => Status::Updated,
-                    Some("would-create") => Status::WouldCreate,
-                    Some("would-rotate") => Status::WouldUpdate,
-                    _ => Status::Reused,
-                };
+                let s = report
+                    .runtime_key
+                    .status
+                    .map_or(Status::Reused, KeyStatus::step_status);
                 (s, report.runtime_key.prefix.clone(), tok)
             });
             report.step("runtime-key", t, r)?
@@ -232,25 +232,18 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
     ctx.signals.checkpoint("validation")?;
     let t = Instant::now();
     let r = validate(client, seeds, ctx.store, consumer_id.as_deref(), opts.plan).map(|v| {
-        let ok = v["ok"] == true;
-        report.validation = Some(v);
-        (
-            if ok {
-                Status::Unchanged
-            } else {
-                Status::Failed
-            },
-            None,
-            ok,
-        )
+        let status = if v.ok {
+            Status::Unchanged
+        } else {
+            Status::Failed
+        };
+        (status, None, v)
     });
-    let ok = report.step("validation", t, r)?;
-    if !ok && !opts.plan {
-        let failed = report.validation.as_ref().map(|v| v["failed"].to_string());
-        return Err(Error::ValidationFailed(format!(
-            "failed: {}",
-            failed.unwrap_or_default()
-        )));
+    let v = report
+        .validation
+        .insert(report.steps.record("validation", t, r)?);
+    if !v.ok && !opts.plan {
+        return Err(v.failure());
     }
     Ok(())
 }
@@ -285,7 +278,12 @@ fn widgets(
             (Some(c), false, true, _) => (Status::WouldUpdate, Some(c.id.clone())),
             (None, _, true, _) | (_, _, _, None) => (Status::WouldCreate, None),
             (_, _, false, Some(t)) => {
-                let (created, got) = client.put_widget(&seeds.hub, w, t)?;
+                let new = NewWidget {
+                    kind: &w.kind,
+                    title: &w.title,
+                    config: &w.config,
+                };
+                let (created, got) = client.put_widget(&seeds.hub, &w.key, &new, t)?;
                 changed += 1;
                 (
                     if created {
@@ -321,7 +319,7 @@ pub fn validate(
     store: &dyn RuntimeStore,
     consumer_id: Option<&str>,
     plan: bool,
-) -> Result<Value, Error> {
+) -> Result<Validation, Error> {
     let keys_in = |r: Registry| -> Result<Vec<String>, Error> {
         Ok(client
             .registry(r)?
@@ -350,30 +348,30 @@ pub fn validate(
         .or_else(|| stored.as_ref().and_then(|s| s.client_id.clone()));
     let token = match (&stored, &consumer) {
         (Some(s), Some(c)) => match client.token(c, &s.key) {
-            Ok(_) => "ok",
-            Err(Error::RuntimeKeyInvalid(_)) => "refused",
+            Ok(_) => TokenCheck::Ok,
+            Err(Error::RuntimeKeyInvalid(_)) => TokenCheck::Refused,
             Err(e) => return Err(e),
         },
-        _ => "no-stored-key",
+        _ => TokenCheck::NoStoredKey,
     };
     let mut failed = Vec::new();
     if !wt.is_empty() || !et.is_empty() || !ac.is_empty() {
-        failed.push("registries");
+        failed.push(ValidationCheck::Registries);
     }
     if !in_registry {
-        failed.push("hub-registry");
+        failed.push(ValidationCheck::HubRegistry);
     }
-    if token != "ok" {
-        failed.push("token");
+    if token != TokenCheck::Ok {
+        failed.push(ValidationCheck::Token);
     }
-    Ok(json!({
-        "ok": failed.is_empty(),
-        "plan": plan,
-        "failed": failed,
-        "missing_widget_types": wt,
-        "missing_event_types": et,
-        "missing_annotation_categories": ac,
-        "hub_registry": in_registry,
-        "token": token,
-    }))
+    Ok(Validation {
+        ok: failed.is_empty(),
+        plan,
+        failed,
+        missing_widget_types: wt,
+        missing_event_types: et,
+        missing_annotation_categories: ac,
+        hub_registry: in_registry,
+        token,
+    })
 }

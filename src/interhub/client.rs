@@ -13,11 +13,12 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{Consumer, Created, Hub, KeyApi, KeyInfo, Manifest, NewKey, Widget};
+use super::{Consumer, Created, Hub, KeyApi, KeyInfo, Manifest, NewKey, NewWidget, Widget};
 use crate::config::InterhubConfig;
 use crate::error::Error;
 use crate::http::{classify, Transport};
 use crate::secret::Secret;
+use crate::store::OperatorKey;
 
 const MAX_BODY: usize = 1 << 20;
 const MAX_RETRY_AFTER: u64 = 30;
@@ -35,16 +36,18 @@ enum Body<'a> {
     Form(&'a [(&'a str, &'a str)]),
 }
 
+/// One per run: its HTTP client (and so its connections) serve every route.
 pub struct Client {
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
     http: reqwest::Client,
     base: String,
     retries: u32,
-    operator: Option<Secret>,
-    /// Secrets sent or received, scrubbed from any server text we keep.
-    known: Mutex<Vec<Secret>>,
-    /// Count of requests that changed (or tried to change) server state.
-    writes: Mutex<u32>,
+    operator: Option<OperatorKey>,
+    /// Copies of the secrets sent or received, kept only to scrub them from
+    /// any server text we keep (wiped on drop).
+    known: Mutex<Vec<zeroize::Zeroizing<String>>>,
+    /// The hub this run works on: the access token's scope names it.
+    hub: String,
 }
 
 struct Answer {
@@ -53,41 +56,40 @@ struct Answer {
 }
 
 impl Client {
-    pub fn new(cfg: &InterhubConfig, operator: Option<Secret>) -> Result<Client, Error> {
+    pub fn new(cfg: &InterhubConfig, operator: Option<OperatorKey>) -> Result<Client, Error> {
         let rt = crate::http::runtime()?;
         let http = {
             let _in_runtime = rt.enter();
             crate::http::client(cfg.ca_bundle.as_deref(), cfg.timeout).map_err(Error::Config)?
         };
-        let known = operator.iter().cloned().collect();
-        Ok(Client {
+        let client = Client {
             rt,
             http,
             base: cfg.base_url.clone(),
             retries: cfg.retries,
             operator,
-            known: Mutex::new(known),
-            writes: Mutex::new(0),
-        })
-    }
-
-    /// How many state-changing requests this client sent.
-    pub fn writes(&self) -> u32 {
-        *self.writes.lock().unwrap()
+            known: Mutex::new(Vec::new()),
+            hub: cfg.hub.clone(),
+        };
+        if let Some(k) = &client.operator {
+            client.remember(k.secret());
+        }
+        Ok(client)
     }
 
     fn remember(&self, s: &Secret) {
-        self.known.lock().unwrap().push(s.clone());
+        let copy = zeroize::Zeroizing::new(s.expose().to_owned());
+        self.known.lock().unwrap().push(copy);
     }
 
     fn scrub(&self, text: &str) -> String {
         let mut t = text.to_string();
         for s in self.known.lock().unwrap().iter() {
             if !s.is_empty() {
-                t = t.replace(s.expose(), "[redacted]");
+                t = t.replace(s.as_str(), "[redacted]");
             }
         }
-        crate::audit::escape_untrusted(&t, 200)
+        crate::text::escape_untrusted(&t, 200)
     }
 
     /// One request with bounded retries when `idempotent`.
@@ -101,9 +103,6 @@ impl Client {
         idempotent: bool,
     ) -> Result<Answer, Error> {
         let url = format!("{}{path}", self.base);
-        if method != Method::GET {
-            *self.writes.lock().unwrap() += 1;
-        }
         let mut attempt = 0u32;
         loop {
             let result = self.rt.block_on(async {
@@ -117,7 +116,7 @@ impl Client {
                         let k = self.operator.as_ref().ok_or_else(|| {
                             Error::Internal("no operator key for an admin route".into())
                         })?;
-                        req.bearer_auth(k.expose())
+                        req.bearer_auth(k.secret().expose())
                     }
                     Auth::Access(t) => req.bearer_auth(t.expose()),
                 };
@@ -359,10 +358,11 @@ impl Client {
     pub fn put_widget(
         &self,
         slug: &str,
-        w: &crate::bootstrap::seeds::Widget,
+        key: &str,
+        w: &NewWidget,
         token: &Secret,
     ) -> Result<(bool, Widget), Error> {
-        let p = format!("/api/v2/hubs/{slug}/widgets/{}", w.key);
+        let p = format!("/api/v2/hubs/{slug}/widgets/{key}");
         let body = json!({"type": w.kind, "title": w.title, "config": w.config});
         let a = self.expect(
             self.call(
@@ -455,12 +455,15 @@ impl KeyApi for Client {
     fn token(&self, client_id: &str, key: &Secret) -> Result<Secret, Error> {
         let p = "/api/v2/token";
         self.remember(key);
-        let scope = "framework:read hub:ops-hub:read hub:ops-hub:write";
+        let scope = format!(
+            "framework:read hub:{hub}:read hub:{hub}:write",
+            hub = self.hub
+        );
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
             ("client_secret", key.expose()),
-            ("scope", scope),
+            ("scope", &scope),
         ];
         let a = self.call(Method::POST, p, Auth::None, Body::Form(&form), None, true)?;
         if a.status == StatusCode::UNAUTHORIZED || a.status == StatusCode::BAD_REQUEST {
@@ -491,8 +494,9 @@ fn transport(e: &reqwest::Error, path: &str) -> Error {
     }
 }
 
-/// The public registries.
+/// The public registries (named as their routes are, hence `HubRegistry`).
 #[derive(Debug, Clone, Copy)]
+#[allow(clippy::enum_variant_names)]
 pub enum Registry {
     WidgetTypes,
     EventTypes,
@@ -515,9 +519,5 @@ impl Registry {
             Registry::AnnotationCategories => "annotation-categories",
             Registry::HubRegistry => "hub-registry",
         }
-    }
-
-    pub fn name(self) -> &'static str {
-        self.route()
     }
 }

@@ -10,7 +10,6 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Hub {
     pub id: String,
-    pub slug: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -26,8 +25,6 @@ pub struct Consumer {
     pub id: String,
     pub name: String,
     pub hub: String,
-    #[serde(default)]
-    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +51,14 @@ pub struct Widget {
     pub title: String,
     #[serde(default)]
     pub config: serde_json::Value,
+}
+
+/// A widget as written (`PUT /api/v2/hubs/{slug}/widgets/{key}`).
+#[derive(Debug)]
+pub struct NewWidget<'a> {
+    pub kind: &'a str,
+    pub title: &'a str,
+    pub config: &'a serde_json::Value,
 }
 
 /// Create answers: made now, or already there (409).

@@ -3,5 +3,6 @@
 pub mod dir;
 pub mod files;
 pub mod harden;
+pub mod host;
 pub mod lock;
 pub mod signals;

@@ -26,10 +26,6 @@ impl Signals {
         Ok(s)
     }
 
-    pub fn raised(&self) -> bool {
-        self.which.load(Ordering::SeqCst) != 0
-    }
-
     /// `Err(Aborted)` once a signal arrived: call between steps.
     pub fn checkpoint(&self, step: &str) -> Result<(), Error> {
         let name = match self.which.load(Ordering::SeqCst) as i32 {

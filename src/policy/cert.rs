@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 use ssh_key::{certificate::CertType, Certificate, Fingerprint, HashAlg, PublicKey};
 
 use super::glob::KeyIdPattern;
@@ -72,33 +72,72 @@ impl VerifiedCaller {
     }
 
     /// The evidence/audit form (all non-secret).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "principal": self.principal,
-            "key_id": self.key_id,
-            "serial": self.serial,
-            "ca_fingerprint": self.ca_fingerprint,
-            "valid_after": rfc3339(self.valid_after),
-            "valid_before": rfc3339(self.valid_before),
-            "client_address": self.client_address.map(|a| a.to_string()),
-            "critical_options": self.critical_options,
-            "extensions": self.extensions,
-        })
+    pub fn to_caller(&self) -> Caller {
+        Caller {
+            principal: self.principal.clone(),
+            key_id: self.key_id.clone(),
+            serial: self.serial,
+            ca_fingerprint: self.ca_fingerprint.clone(),
+            valid_after: rfc3339(self.valid_after),
+            valid_before: rfc3339(self.valid_before),
+            client_address: self.client_address.map(|a| a.to_string()),
+            critical_options: self.critical_options.clone(),
+            extensions: self.extensions.clone(),
+        }
     }
+}
+
+/// A verified caller as the evidence and the audit log show it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(transform = crate::text::schema::all_required))]
+#[serde(deny_unknown_fields)]
+pub struct Caller {
+    pub principal: String,
+    pub key_id: String,
+    pub serial: u64,
+    /// `SHA256:…` of the signing CA.
+    pub ca_fingerprint: String,
+    pub valid_after: String,
+    pub valid_before: String,
+    pub client_address: Option<String>,
+    pub critical_options: Vec<String>,
+    pub extensions: Vec<String>,
+}
+
+/// What was presented, on a refusal (escaped, capped): who tried.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PresentedCert {
+    pub key_id: String,
+    pub serial: u64,
+    /// At most 16, each escaped and capped.
+    pub principals: Vec<String>,
+    pub ca_fingerprint: String,
+    pub valid_after: String,
+    pub valid_before: String,
 }
 
 /// What is known about a certificate before (or whether or not) it passes:
 /// recorded on refusals so an auditor sees who tried.
-pub fn describe(cert: &Certificate) -> Value {
-    json!({
-        "key_id": crate::audit::escape_untrusted(cert.key_id(), 256),
-        "serial": cert.serial(),
-        "principals": cert.valid_principals().iter()
-            .take(16).map(|p| crate::audit::escape_untrusted(p, 128)).collect::<Vec<_>>(),
-        "ca_fingerprint": cert.signature_key().fingerprint(HashAlg::Sha256).to_string(),
-        "valid_after": rfc3339(cert.valid_after()),
-        "valid_before": rfc3339(cert.valid_before()),
-    })
+pub fn describe(cert: &Certificate) -> PresentedCert {
+    PresentedCert {
+        key_id: crate::text::escape_untrusted(cert.key_id(), 256),
+        serial: cert.serial(),
+        principals: cert
+            .valid_principals()
+            .iter()
+            .take(16)
+            .map(|p| crate::text::escape_untrusted(p, 128))
+            .collect(),
+        ca_fingerprint: cert
+            .signature_key()
+            .fingerprint(HashAlg::Sha256)
+            .to_string(),
+        valid_after: rfc3339(cert.valid_after()),
+        valid_before: rfc3339(cert.valid_before()),
+    }
 }
 
 fn rfc3339(secs: u64) -> String {
@@ -167,9 +206,9 @@ pub fn verify(
     }
     for name in cert.critical_options().keys() {
         if !policy.allowed_critical_options.iter().any(|a| a == name) {
-            return Err(Error::CriticalOptionRefused(
-                crate::audit::escape_untrusted(name, 64),
-            ));
+            return Err(Error::CriticalOptionRefused(crate::text::escape_untrusted(
+                name, 64,
+            )));
         }
     }
     match cert.critical_options().get("source-address") {

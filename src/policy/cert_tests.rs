@@ -93,7 +93,7 @@ fn now() -> u64 {
 }
 
 fn code(r: Result<VerifiedCaller, Error>) -> &'static str {
-    r.map(|_| "ok").unwrap_or_else(|e| e.code())
+    r.map(|_| "ok").unwrap_or_else(|e| e.code().as_str())
 }
 
 #[test]
@@ -103,10 +103,10 @@ fn good_certificate_is_verified() {
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
     let caller = verify(&lab.policy(), &cert, Some(ip), now()).unwrap();
     assert_eq!(caller.key_id(), "agt-codex-interhub-bootstrap");
-    let j = caller.to_json();
-    assert_eq!(j["principal"], "agt-interhub-bootstrap");
-    assert_eq!(j["client_address"], "127.0.0.1");
-    assert!(j["ca_fingerprint"].as_str().unwrap().starts_with("SHA256:"));
+    let c = caller.to_caller();
+    assert_eq!(c.principal, "agt-interhub-bootstrap");
+    assert_eq!(c.client_address.as_deref(), Some("127.0.0.1"));
+    assert!(c.ca_fingerprint.starts_with("SHA256:"));
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub fn parse_auth_info(text: &str) -> Result<Certificate, Error> {
     if !kind.ends_with("-cert-v01@openssh.com") {
         return Err(Error::NoCertificate(format!(
             "logged in with a plain {} key, not a certificate",
-            crate::audit::escape_untrusted(kind, 64)
+            crate::text::escape_untrusted(kind, 64)
         )));
     }
     let cert = Certificate::from_openssh(&format!("{kind} {blob}"))

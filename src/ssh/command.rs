@@ -128,7 +128,7 @@ pub fn parse(raw: Option<&OsStr>) -> Result<Verb, Error> {
 
 /// A bounded, escaped rendering of untrusted command text for evidence and audit.
 pub fn display_untrusted(raw: Option<&OsStr>) -> Option<String> {
-    raw.map(|r| crate::audit::escape_untrusted(&r.to_string_lossy(), 128))
+    raw.map(|r| crate::text::escape_untrusted(&r.to_string_lossy(), 128))
 }
 
 #[cfg(test)]

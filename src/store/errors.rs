@@ -23,7 +23,9 @@ pub enum Op {
 pub fn retryable(e: &Error) -> bool {
     match e {
         Error::OpenbaoUnreachable(_) => true,
-        Error::OpenbaoServer(m) => m.starts_with("HTTP 5") || m.starts_with("HTTP 429"),
+        Error::OpenbaoServer {
+            status: Some(s), ..
+        } => *s == 429 || (500..600).contains(s),
         _ => false,
     }
 }
@@ -40,7 +42,7 @@ pub fn from_reqwest(e: &reqwest::Error, what: &str) -> Error {
 pub fn from_status(code: u16, errors: &[String], op: Op, path: &str) -> Error {
     let first = errors
         .first()
-        .map(|e| crate::audit::escape_untrusted(e.trim(), 160))
+        .map(|e| crate::text::escape_untrusted(e.trim(), 160))
         .unwrap_or_default();
     let sealed = errors.iter().any(|e| e.contains("sealed"));
     match (code, op) {
@@ -53,7 +55,10 @@ pub fn from_status(code: u16, errors: &[String], op: Op, path: &str) -> Error {
         (403, Op::Write) => Error::OpenbaoWriteDenied(path.into()),
         (403, _) => Error::OpenbaoAuthFailed(format!("{path}: permission denied")),
         (404, _) => Error::OpenbaoNotFound(path.into()),
-        _ => Error::OpenbaoServer(format!("HTTP {code} on {path}: {first}")),
+        _ => Error::OpenbaoServer {
+            status: Some(code),
+            detail: format!("HTTP {code} on {path}: {first}"),
+        },
     }
 }
 
@@ -62,9 +67,9 @@ pub fn from_client(e: ClientError, op: Op, path: &str) -> Error {
         ClientError::APIError { code, errors } => from_status(code, &errors, op, path),
         ClientError::RestClientError { source } => from_rest(source, op, path),
         ClientError::ResponseEmptyError | ClientError::ResponseDataEmptyError => {
-            Error::OpenbaoServer(format!("empty answer on {path}"))
+            Error::openbao_server(format!("empty answer on {path}"))
         }
-        _ => Error::OpenbaoServer(format!("unexpected answer on {path}")),
+        _ => Error::openbao_server(format!("unexpected answer on {path}")),
     }
 }
 
@@ -86,7 +91,7 @@ fn from_rest(e: rustify::errors::ClientError, op: Op, path: &str) -> Error {
             None => Error::OpenbaoUnreachable(format!("{path}: request failed")),
         },
         R::ReqwestBuildError { .. } => Error::Internal("cannot build the OpenBao request".into()),
-        _ => Error::OpenbaoServer(format!("unexpected answer on {path}")),
+        _ => Error::openbao_server(format!("unexpected answer on {path}")),
     }
 }
 

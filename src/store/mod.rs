@@ -6,6 +6,9 @@
 
 pub mod errors;
 pub mod openbao;
+mod operator;
+
+pub use operator::OperatorKey;
 
 use crate::error::Error;
 use crate::secret::Secret;
@@ -18,8 +21,19 @@ pub const FIELD_KEY_ID: &str = "OPS_HUB_KEY_ID";
 /// Longest operator key accepted (the contract's bound).
 pub const MAX_OPERATOR_KEY: usize = 4096;
 
-/// A runtime key as held in the store.
-#[derive(Debug, Clone)]
+/// A runtime key to store, with its non-secret fields (the key is borrowed:
+/// a secret exists once).
+#[derive(Debug)]
+pub struct KeyRecord<'a> {
+    pub key: &'a Secret,
+    pub client_id: Option<String>,
+    pub prefix: Option<String>,
+    /// Inter-Hub's id of the key (to revoke it on rotation).
+    pub key_id: Option<String>,
+}
+
+/// A runtime key as read from the store.
+#[derive(Debug)]
 pub struct StoredKey {
     pub key: Secret,
     pub client_id: Option<String>,

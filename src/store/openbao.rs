@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rustify_derive::Endpoint;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use vaultrs::api::kv2::requests::{
     ReadSecretRequest, SetSecretMetadataRequest, SetSecretRequestOptions,
@@ -20,8 +20,8 @@ use vaultrs::client::{Client, VaultClient, VaultClientSettings};
 
 use super::errors::{from_client, from_reqwest, from_status, retryable, Op};
 use super::{
-    check_value, Provenance, Stored, StoredKey, FIELD_CLIENT_ID, FIELD_KEY_ID, FIELD_KEY_PREFIX,
-    MAX_OPERATOR_KEY,
+    check_value, KeyRecord, OperatorKey, Provenance, Stored, StoredKey, FIELD_CLIENT_ID,
+    FIELD_KEY_ID, FIELD_KEY_PREFIX, MAX_OPERATOR_KEY,
 };
 use crate::config::{KvField, OpenbaoAuth, OpenbaoConfig};
 use crate::error::Error;
@@ -46,7 +46,7 @@ type KvVersion = (Map<String, Value>, u64);
 /// A logged-in OpenBao session. The token is revoked on [`OpenBao::close`]
 /// (or on drop) when this session created it.
 pub struct OpenBao {
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
     http: reqwest::Client,
     addr: String,
     vault: VaultClient,
@@ -133,7 +133,7 @@ impl OpenBao {
             match resp.status().as_u16() {
                 200 | 429 | 472 | 473 => Ok(()),
                 503 => Err(Error::OpenbaoSealed),
-                501 => Err(Error::OpenbaoServer("OpenBao is not initialized".into())),
+                501 => Err(Error::openbao_server("OpenBao is not initialized")),
                 code => Err(from_status(code, &[], Op::Health, "sys/health")),
             }
         })
@@ -297,7 +297,7 @@ impl OpenBao {
     }
 
     /// The operator key. Only a verified caller's run may read it.
-    pub fn read_operator_key(&self, _caller: &VerifiedCaller) -> Result<Secret, Error> {
+    pub fn read_operator_key(&self, _caller: &VerifiedCaller) -> Result<OperatorKey, Error> {
         let at = &self.cfg.operator_key;
         let (mut data, _) = self
             .read_kv(at, None)?
@@ -313,7 +313,7 @@ impl OpenBao {
             }
         }
         check_value(&at.display(), value.expose(), MAX_OPERATOR_KEY)?;
-        Ok(value)
+        Ok(OperatorKey::from_store(value))
     }
 
     /// The stored runtime key, if any.
@@ -395,7 +395,7 @@ impl OpenBao {
     /// back and compares. A lost race returns the winner's key.
     pub fn store_runtime_key(
         &self,
-        key: &StoredKey,
+        key: &KeyRecord,
         cas: u64,
         who: &Provenance,
     ) -> Result<Stored, Error> {
@@ -433,7 +433,7 @@ impl OpenBao {
                     let winner = self.read_runtime_key()?.ok_or_else(|| {
                         Error::OpenbaoCasConflict(format!("{p}: lost the race but found no key"))
                     })?;
-                    if winner.key.same_as(&key.key) {
+                    if winner.key.same_as(key.key) {
                         // Our own earlier write whose answer was lost.
                         return Ok(Stored::Written {
                             version: winner.version,
@@ -447,7 +447,7 @@ impl OpenBao {
         let back = self
             .read_runtime_version(Some(version))?
             .ok_or(Error::OpenbaoReadBackMismatch)?;
-        if !back.key.same_as(&key.key) {
+        if !back.key.same_as(key.key) {
             return Err(Error::OpenbaoReadBackMismatch);
         }
         self.write_provenance(who, version);
@@ -478,7 +478,7 @@ impl OpenBao {
                 .block_on(vaultrs::api::exec_with_empty(&self.vault, req))
             {
                 let e = from_client(e, Op::Write, &at.metadata_path());
-                tracing::warn!(code = e.code(), "custom metadata not written: {e}");
+                tracing::warn!(code = e.code().as_str(), "custom metadata not written: {e}");
                 self.notes
                     .borrow_mut()
                     .push(format!("custom metadata not written ({})", e.code()));
@@ -514,11 +514,4 @@ impl Drop for OpenBao {
     fn drop(&mut self) {
         let _ = self.close();
     }
-}
-
-/// Non-secret status of the store, for evidence.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StoreEvidence {
-    pub path: String,
-    pub version: Option<u64>,
 }

@@ -2,13 +2,11 @@
 //! real rsyslogd, verified against it, rotated by the real logrotate, read
 //! with `audit show` (issue 11).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::syslog::Rsyslog;
-use common::{assert_schema_named, bin, code_of, evidence, Fixture};
+use crate::common::syslog::Rsyslog;
+use crate::common::{assert_schema_named, bin, code_of, evidence, Fixture};
 
 /// A host with no services: a config whose audit records are anchored in
 /// the test's rsyslogd. Runs are refusals (no SSH auth info), which write an
@@ -42,7 +40,7 @@ impl Host {
                 syslog.socket.display(),
                 fx.path("state").display(),
                 fx.write("token", "t", 0o600).display(),
-                repo = common::repo().display(),
+                repo = crate::common::repo().display(),
             ),
             0o644,
         );
@@ -107,7 +105,7 @@ impl Host {
 
 #[test]
 fn every_record_is_anchored_in_syslog_and_deletions_are_caught() {
-    common::require_root();
+    crate::common::require_root();
     let h = Host::new("trail-anchor");
     // A fresh host: no records yet, a distinct exit code.
     let (doc, code) = h.verify(&[]);
@@ -203,7 +201,7 @@ fn every_record_is_anchored_in_syslog_and_deletions_are_caught() {
 
 #[test]
 fn an_emptied_log_is_reported_not_taken_for_a_rotation() {
-    common::require_root();
+    crate::common::require_root();
     let h = Host::new("trail-emptied");
     h.run();
     h.run();
@@ -217,7 +215,7 @@ fn an_emptied_log_is_reported_not_taken_for_a_rotation() {
 
 #[test]
 fn a_config_that_does_not_load_leaves_a_trace_in_syslog() {
-    common::require_root();
+    crate::common::require_root();
     let h = Host::new("trail-config");
     let text = std::fs::read_to_string(&h.config)
         .unwrap()
@@ -233,15 +231,16 @@ fn a_config_that_does_not_load_leaves_a_trace_in_syslog() {
 
 #[test]
 fn logrotate_rotates_and_the_rotated_set_verifies() {
-    common::require_root();
+    crate::common::require_root();
     let h = Host::new("trail-rotate");
-    let conf = std::fs::read_to_string(common::repo().join("host-config/logrotate/ops-warden"))
-        .unwrap()
-        .replace(
-            "/var/log/ops-warden/audit.jsonl",
-            &h.log.display().to_string(),
-        )
-        .replace("su ihub-bootstrap adm", "su root root");
+    let conf =
+        std::fs::read_to_string(crate::common::repo().join("host-config/logrotate/ops-warden"))
+            .unwrap()
+            .replace(
+                "/var/log/ops-warden/audit.jsonl",
+                &h.log.display().to_string(),
+            )
+            .replace("su ihub-bootstrap adm", "su root root");
     let conf = h.fx.write("logrotate.conf", &conf, 0o644);
     let state = h.fx.path("logrotate.state");
     let rotate = || {
@@ -314,7 +313,7 @@ fn logrotate_rotates_and_the_rotated_set_verifies() {
 
 #[test]
 fn audit_show_is_readable_and_escapes_everything() {
-    common::require_root();
+    crate::common::require_root();
     let h = Host::new("trail-show");
     h.run();
     // A record the lane user forged with a terminal escape and a long key id.
@@ -382,7 +381,7 @@ fn audit_show_is_readable_and_escapes_everything() {
 
 #[test]
 fn the_auditors_group_reads_the_trail() {
-    common::require_root();
+    crate::common::require_root();
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let h = Host::new("trail-group");
     let text = std::fs::read_to_string(&h.config).unwrap().replacen(

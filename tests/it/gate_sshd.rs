@@ -1,10 +1,8 @@
 //! The SSH gate end to end: a real sshd on 127.0.0.1, real certificates,
 //! ops-warden as the ForceCommand.
 
-mod common;
-
-use common::sshd::{LaneHost, LaneOptions};
-use common::{assert_schema, code_of, evidence};
+use crate::common::sshd::{LaneHost, LaneOptions};
+use crate::common::{assert_schema, code_of, evidence};
 
 #[test]
 fn the_gate_through_real_sshd() {
@@ -55,12 +53,17 @@ fn the_gate_through_real_sshd() {
 
     let long_ttl = host.cert(
         "lane-ca",
-        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-1m:+52w", &[]),
+        &crate::common::cert_opts(
+            crate::common::KEY_ID,
+            Some(crate::common::PRINCIPAL),
+            "-1m:+52w",
+            &[],
+        ),
     );
     refused(&long_ttl, &["whoami"], "cert-ttl-too-long");
     let bad_id = host.cert(
         "lane-ca",
-        &common::cert_opts("mallory", Some(common::PRINCIPAL), "-1m:+5m", &[]),
+        &crate::common::cert_opts("mallory", Some(crate::common::PRINCIPAL), "-1m:+5m", &[]),
     );
     let doc = refused(&bad_id, &["whoami"], "key-id-mismatch");
     assert_eq!(
@@ -70,7 +73,12 @@ fn the_gate_through_real_sshd() {
     assert!(doc["caller"].is_null());
     let other = host.cert(
         "other-ca",
-        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-1m:+5m", &[]),
+        &crate::common::cert_opts(
+            crate::common::KEY_ID,
+            Some(crate::common::PRINCIPAL),
+            "-1m:+5m",
+            &[],
+        ),
     );
     refused(&other, &["whoami"], "ca-not-pinned");
     let pty = host.cert(
@@ -87,9 +95,9 @@ fn the_gate_through_real_sshd() {
     refused(&pty, &["whoami"], "extension-refused");
     let src = host.cert(
         "lane-ca",
-        &common::cert_opts(
-            common::KEY_ID,
-            Some(common::PRINCIPAL),
+        &crate::common::cert_opts(
+            crate::common::KEY_ID,
+            Some(crate::common::PRINCIPAL),
             "-1m:+5m",
             &["-O", "source-address=127.0.0.2/32,10.0.0.0/8"],
         ),
@@ -127,7 +135,12 @@ fn the_gate_through_real_sshd() {
         .count();
     let expired = host.cert(
         "lane-ca",
-        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-2h:-1h", &[]),
+        &crate::common::cert_opts(
+            crate::common::KEY_ID,
+            Some(crate::common::PRINCIPAL),
+            "-2h:-1h",
+            &[],
+        ),
     );
     let out = host.ssh(&expired, &["whoami"]);
     assert_eq!(out.status.code(), Some(255), "ssh itself fails");
@@ -146,7 +159,7 @@ fn the_gate_through_real_sshd() {
     let out = host.ops_warden(&["check-config"]);
     let doc = evidence(&out);
     assert_eq!(out.status.code(), Some(78), "{doc:#}");
-    let keys = common::error_keys(&doc);
+    let keys = crate::common::error_keys(&doc);
     assert_eq!(keys, ["openbao", "interhub"], "{doc:#}");
 
     // The audit log holds an intent and a result for every run and verifies.
@@ -246,7 +259,7 @@ fn check_config_reads_sshds_effective_settings() {
             f.to_str().unwrap(),
         ]);
         let doc = evidence(&out);
-        common::assert_schema_named("check-config.v1.schema.json", &doc);
+        crate::common::assert_schema_named("check-config.v1.schema.json", &doc);
         (out.status.code(), doc)
     };
     let (_, doc) = check(&sshd_config);

@@ -2,18 +2,16 @@
 //! engine) → sshd → ops-warden → OpenBao → Inter-Hub (simulator) → OpenBao →
 //! one JSON document back.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bao::Bao;
-use common::lab::{OPERATOR_KEY, OPERATOR_PATH};
-use common::scan::assert_run_clean;
-use common::sim::Sim;
-use common::sshd::{ensure_lane_user, LaneHost, LaneOptions, LANE_USER};
-use common::{assert_schema, code_of, evidence, Fixture};
+use crate::common::bao::Bao;
+use crate::common::lab::{OPERATOR_KEY, OPERATOR_PATH};
+use crate::common::scan::assert_run_clean;
+use crate::common::sim::Sim;
+use crate::common::sshd::{ensure_lane_user, LaneHost, LaneOptions, LANE_USER};
+use crate::common::{assert_schema, code_of, evidence, Fixture};
 use serde_json::{json, Value};
 
 struct World {
@@ -26,7 +24,7 @@ struct World {
 
 impl World {
     fn start(name: &str) -> World {
-        common::require_root();
+        crate::common::require_root();
         ensure_lane_user();
         let svc = Fixture::new(&format!("{name}-svc"));
         let bao = Bao::start(&svc);
@@ -41,7 +39,7 @@ impl World {
         svc.mkdir("seeds", 0o755);
         for f in ["ops-hub-manifest.draft.json", "ops-hub-widgets.seed.json"] {
             std::fs::copy(
-                common::repo().join("seeds").join(f),
+                crate::common::repo().join("seeds").join(f),
                 svc.path("seeds").join(f),
             )
             .unwrap();
@@ -106,18 +104,18 @@ impl World {
         );
         let p = self.host.fx.path(&format!(
             "bao-cert-{}.pub",
-            ops_warden::evidence::new_run_id()
+            ops_warden::testing::new_run_id()
         ));
         std::fs::write(&p, &out.stdout).unwrap();
         p
     }
 
     fn stored_key(&self) -> Option<(String, String)> {
-        common::lab::stored_key(&self.bao)
+        crate::common::lab::stored_key(&self.bao)
     }
 
     fn assert_one_live_stored_key(&self) {
-        common::lab::assert_one_live_stored_key(&self.bao, &self.sim);
+        crate::common::lab::assert_one_live_stored_key(&self.bao, &self.sim);
     }
 
     fn audit_verifies(&self) {
@@ -472,13 +470,13 @@ fn the_reference_ops_ssh_wrapper_calls_the_lane() {
     let home = w.svc.mkdir("operator-home", 0o700);
     let wrapper = |args: &[&str]| {
         Command::new("bash")
-            .arg(common::repo().join("host-config/client/ops-ssh-wrapper"))
+            .arg(crate::common::repo().join("host-config/client/ops-ssh-wrapper"))
             .arg("127.0.0.1")
             .args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", &home)
-            .env("BAO", common::bao::bao_path())
+            .env("BAO", crate::common::bao::bao_path())
             .env("BAO_ADDR", &w.bao.addr)
             .env("BAO_TOKEN", &w.wrapper_token)
             .env("OPS_SSH_KEY", w.host.fx.path("user"))

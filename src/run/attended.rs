@@ -1,4 +1,4 @@
-//! The attended path from the runbook: an operator on the host runs
+//! The attended run from the runbook: an operator on the host runs
 //! `ops-warden bootstrap --operator-key-file F` instead of coming in by SSH.
 //! The key file must be a regular file owned by the caller, mode 0600 (or
 //! 0400); it is removed after the run (also on failure) unless
@@ -6,19 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde_json::{Map, Value};
 
-use crate::audit::AuditLog;
-use crate::bootstrap::Options;
-use crate::config;
-use crate::config::AddrSource;
+use super::{failed_early, prepare, recorded, Finished, Outcome};
+use crate::bootstrap::{Operator, Options};
+use crate::config::{self, AddrSource};
 use crate::env::{Environ, Mode};
 use crate::error::Error;
-use crate::evidence::{Evidence, RunInfo};
-use crate::lane::{self, OperatorKey};
+use crate::evidence::{Evidence, RunInfo, RunMode, VerbResult};
+use crate::lane::{self, OperatorSource};
 use crate::os::files::{read_secret_file, Rule};
-use crate::pipeline::Finished;
-use crate::store::{check_value, Provenance, MAX_OPERATOR_KEY};
+use crate::store::{OperatorKey, Provenance};
 
 pub struct AttendedArgs {
     /// `--openbao-addr` and `--openbao-ca-bundle`.
@@ -42,33 +40,24 @@ impl Drop for RemoveOnDrop<'_> {
 }
 
 pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
-    let run = RunInfo::start("attended");
+    let run = RunInfo::start(RunMode::Attended);
     let flags = crate::ssh::command::BootstrapFlags {
         skip_event: args.opts.skip_event,
         plan: args.opts.plan,
         rotate: args.opts.rotate,
     };
-    let mut ev = Evidence {
+    let ev = Evidence {
         command: Some(crate::ssh::command::Verb::Bootstrap(flags).canonical()),
         ..Evidence::default()
     };
-    let (env, signals) = match crate::pipeline::prepare(Mode::Attended) {
+    let (env, signals) = match prepare(Mode::Attended) {
         Ok(p) => p,
-        Err(e) => {
-            ev.error = Some(e);
-            ev.trace_failure(&run, config::syslog_for_failure(config_path).as_ref());
-            return Finished::from(&ev, &run);
-        }
+        Err(e) => return failed_early(&run, ev, e, config_path),
     };
     // Read (and check) the key files first; the operator file goes away
     // whatever happens next.
     let keys = (|| {
-        let op = read_secret_file(
-            &args.operator_key_file,
-            Rule::ATTENDED_KEY.named("operator key file"),
-        )
-        .map_err(Error::KeyFileUntrusted)?;
-        check_value("operator key file", op.expose(), MAX_OPERATOR_KEY)?;
+        let op = OperatorKey::from_attended_file(&args.operator_key_file)?;
         let rt = match &args.runtime_key_file {
             Some(f) => Some(
                 read_secret_file(f, Rule::ATTENDED_KEY.named("runtime key file"))
@@ -88,58 +77,53 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_default();
-    ev.caller = None;
 
     let cfg = match config::load(config_path).and_then(|mut c| {
         openbao_address(&mut c, &args, &env)?;
         Ok(c)
     }) {
         Ok(c) => c,
-        Err(e) => {
-            ev.error = Some(e);
-            ev.trace_failure(&run, config::syslog_for_failure(config_path).as_ref());
-            return Finished::from(&ev, &run);
-        }
+        Err(e) => return failed_early(&run, ev, e, config_path),
     };
-    let audit = AuditLog::new(&cfg.audit_path)
-        .waiting(cfg.lock_wait, &signals)
-        .anchored_to(cfg.audit_syslog.clone())
-        .with_seq_mark(&cfg.state_dir);
-    let operator = json!({"uid": uid.as_raw(), "user": crate::audit::escape_untrusted(&user, 64)});
-    let mut intent = ev.audit_fields(&run, "intent");
-    intent.insert("operator".into(), operator.clone());
-    if let Err(e) = audit.append(intent) {
-        ev.error = Some(e);
-        ev.trace_failure(&run, cfg.audit_syslog.as_ref());
-        return Finished::from(&ev, &run);
-    }
-    match keys {
-        Err(e) => ev.error = Some(e),
-        Ok((op, rt)) => {
-            let who = Provenance {
-                run_id: run.run_id.clone(),
-                host: run.host.clone(),
-                cert_key_id: format!("attended:{user}"),
-            };
-            let out = lane::bootstrap(&cfg, OperatorKey::Given(op), rt, args.opts, &who, &signals);
-            ev.result = out.result.map(|mut r| {
-                r["operator"] = operator.clone();
-                r["operator_key_file_removed"] = json!(!args.keep_operator_key_file);
-                r
-            });
-            ev.error = out.error;
+    let operator = Operator {
+        uid: uid.as_raw(),
+        user: crate::text::escape_untrusted(&user, 64),
+    };
+    let mut extra = Map::new();
+    extra.insert(
+        "operator".into(),
+        serde_json::to_value(&operator).unwrap_or(Value::Null),
+    );
+    recorded(&run, &cfg, &signals, ev, extra, |_| {
+        let (op, rt) = match keys {
+            Err(e) => {
+                return Outcome {
+                    result: None,
+                    error: Some(e),
+                }
+            }
+            Ok(k) => k,
+        };
+        let who = Provenance {
+            run_id: run.run_id.clone(),
+            host: run.host.clone(),
+            cert_key_id: format!("attended:{user}"),
+        };
+        let (mut report, error) = lane::bootstrap(
+            &cfg,
+            OperatorSource::KeyFile(op),
+            rt,
+            args.opts,
+            &who,
+            &signals,
+        );
+        report.operator = Some(operator);
+        report.operator_key_file_removed = Some(!args.keep_operator_key_file);
+        Outcome {
+            result: Some(VerbResult::Bootstrap(Box::new(report))),
+            error,
         }
-    }
-    let mut result = ev.audit_fields(&run, "result");
-    result.insert("operator".into(), operator);
-    match audit.append_final(result) {
-        Ok(r) => ev.audit = Some(r),
-        Err(e) => {
-            ev.result_unrecorded(e);
-            ev.trace_failure(&run, cfg.audit_syslog.as_ref());
-        }
-    }
-    Finished::from(&ev, &run)
+    })
 }
 
 /// The OpenBao address this run will send the host's credentials to: the
@@ -169,7 +153,7 @@ fn openbao_address(
     if let Some(o) = &cfg.openbao {
         eprintln!(
             "ops-warden: OpenBao at {} (from {})",
-            crate::audit::escape_untrusted(&o.addr, 200),
+            crate::text::escape_untrusted(&o.addr, 200),
             source.describe()
         );
     }

@@ -42,7 +42,7 @@ impl Bao {
         );
         let home = fx.mkdir("bao-home", 0o700);
         let port = port_pair();
-        let root_token = format!("root-{}", ops_warden::evidence::new_run_id());
+        let root_token = format!("root-{}", ops_warden::testing::new_run_id());
         let log = std::fs::File::create(home.join("server.log")).unwrap();
         let child = Command::new(&bao)
             .args(["server", "-dev", "-dev-no-store-token"])

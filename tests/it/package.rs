@@ -4,16 +4,14 @@
 //! package's installer, served by that root's own sshd, against the test
 //! OpenBao and the simulator; then removed.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bao::Bao;
-use common::lab::{OPERATOR_KEY, OPERATOR_PATH};
-use common::sim::Sim;
-use common::{code_of, evidence, free_port, repo, require_root, Fixture};
+use crate::common::bao::Bao;
+use crate::common::lab::{OPERATOR_KEY, OPERATOR_PATH};
+use crate::common::sim::Sim;
+use crate::common::{code_of, evidence, free_port, repo, require_root, Fixture};
 
 const CACHE: &str = "/var/cache/ops-warden-test";
 
@@ -307,7 +305,7 @@ fn the_package_installs_serves_the_lane_and_uninstalls() {
     let cert = bao.sign_ssh(&fx.path("operator.pub"), &[]);
     let cert_file = fx.write("operator-cert.pub", &cert, 0o644);
     let ssh = |verb: &str| {
-        common::sshd::ssh_to(
+        crate::common::sshd::ssh_to(
             port,
             &fx.path("operator"),
             &cert_file,
@@ -333,7 +331,7 @@ fn the_package_installs_serves_the_lane_and_uninstalls() {
     assert_eq!(doc["result"]["runtime_key"]["status"], "created");
     let out = ssh("bootstrap");
     assert_eq!(evidence(&out)["result"]["runtime_key"]["status"], "reused");
-    common::lab::assert_one_live_stored_key(&bao, &sim);
+    crate::common::lab::assert_one_live_stored_key(&bao, &sim);
     let out = ssh("frobnicate");
     assert_eq!(code_of(&evidence(&out)), "command-unknown-verb");
     let verify = root

@@ -1,13 +1,11 @@
 //! The SQL fallback on a real PostgreSQL: the committed script equals a fresh
 //! render from the JSON seeds, applies twice, and holds what the seeds say.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, repo, Fixture};
+use crate::common::{bin, repo, Fixture};
 use serde_json::Value;
 
 fn pg_bin(name: &str) -> PathBuf {
@@ -32,14 +30,14 @@ struct Postgres {
 
 impl Postgres {
     fn start(fx: &Fixture) -> Postgres {
-        common::require_root();
-        common::sshd::ensure_lane_user();
+        crate::common::require_root();
+        crate::common::sshd::ensure_lane_user();
         let data = fx.mkdir("pgdata", 0o700);
         let socket = fx.mkdir("pgsock", 0o755);
         for d in [&data, &socket] {
-            fx.chown(d, common::sshd::LANE_USER);
+            fx.chown(d, crate::common::sshd::LANE_USER);
         }
-        let user = nix::unistd::User::from_name(common::sshd::LANE_USER)
+        let user = nix::unistd::User::from_name(crate::common::sshd::LANE_USER)
             .unwrap()
             .unwrap();
         let as_user = |prog: &Path| {

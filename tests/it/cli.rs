@@ -1,10 +1,8 @@
 //! The command line itself: help, version, bad arguments, check-config.
 
-mod common;
-
 use std::process::Command;
 
-use common::{bin, Fixture};
+use crate::common::{bin, Fixture};
 
 #[test]
 fn help_version_and_bad_arguments() {
@@ -54,7 +52,7 @@ fn check_config_with(cfg: &std::path::Path, args: &[&str]) -> (Option<i32>, serd
         .output()
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    common::assert_schema_named("check-config.v1.schema.json", &doc);
+    crate::common::assert_schema_named("check-config.v1.schema.json", &doc);
     (out.status.code(), doc)
 }
 
@@ -76,11 +74,11 @@ fn check_config_reports_every_problem_with_its_key() {
     let cfg = fx.write("lane-only.toml", &lane, 0o644);
     let (code, doc) = check_config(&cfg);
     assert_eq!(code, Some(78), "{doc:#}");
-    let keys = common::error_keys(&doc);
+    let keys = crate::common::error_keys(&doc);
     assert_eq!(keys, ["openbao", "interhub"], "{doc:#}");
 
     let token = fx.write("token", "t", 0o600);
-    let repo = common::repo();
+    let repo = crate::common::repo();
     let good = format!(
         "{lane}[openbao]\naddr = \"http://127.0.0.1:8200\"\nauth = \"token-file\"\ntoken_file = \"{}\"\n\
          [interhub]\nbase_url = \"http://127.0.0.1:8080\"\nmanifest = \"{}\"\nwidgets = \"{}\"\n",
@@ -131,7 +129,7 @@ fn check_config_reports_every_problem_with_its_key() {
     let cfg = fx.write("bad.toml", &bad, 0o644);
     let (code, doc) = check_config(&cfg);
     assert_eq!(code, Some(78));
-    let keys = common::error_keys(&doc);
+    let keys = crate::common::error_keys(&doc);
     for key in [
         "lane.max_ttl_secs",
         "lane.clock_skew_secs",

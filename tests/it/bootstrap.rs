@@ -1,10 +1,8 @@
 //! The ops-hub bootstrap against a real OpenBao and the Inter-Hub simulator.
 
-mod common;
-
-use common::lab::{Lab, LabOptions};
-use common::scan::assert_run_clean;
-use common::{assert_schema, code_of, evidence};
+use crate::common::lab::{Lab, LabOptions};
+use crate::common::scan::assert_run_clean;
+use crate::common::{assert_schema, code_of, evidence};
 use serde_json::{json, Value};
 
 fn steps(doc: &Value) -> Vec<(String, String)> {
@@ -96,7 +94,7 @@ fn first_run_creates_rerun_reuses_plan_changes_nothing() {
     assert_eq!(vdoc["result"]["validation"]["token"], "ok");
     scan(&lab, &[&first, &second, &plan, &gate, &verify]);
 
-    let av = std::process::Command::new(common::bin())
+    let av = std::process::Command::new(crate::common::bin())
         .args(["--config", lab.config.to_str().unwrap(), "audit", "verify"])
         .output()
         .unwrap();
@@ -161,7 +159,7 @@ fn a_key_that_cannot_be_stored_is_revoked() {
          path \"secret/data/platform/operators/ops-hub/runtime\" { capabilities = [\"read\"] }\n",
         0o644,
     );
-    let strong = common::repo().join("host-config/openbao/ops-warden-host.hcl");
+    let strong = crate::common::repo().join("host-config/openbao/ops-warden-host.hcl");
     lab.bao
         .ok(&["policy", "write", "ops-warden-host", weak.to_str().unwrap()]);
     let out = lab.run("bootstrap");
@@ -337,7 +335,7 @@ fn a_dead_key_fails_unless_rotate() {
         None,
         &[(
             "Authorization",
-            &format!("Bearer {}", common::lab::OPERATOR_KEY),
+            &format!("Bearer {}", crate::common::lab::OPERATOR_KEY),
         )],
     );
     assert_eq!(st, 204);
@@ -370,7 +368,7 @@ fn secrets_travel_only_where_they_belong() {
     for r in lab.sim.requests() {
         let line = r.to_string();
         let path = r["path"].as_str().unwrap();
-        if line.contains(common::lab::OPERATOR_KEY) {
+        if line.contains(crate::common::lab::OPERATOR_KEY) {
             assert!(
                 path.starts_with("/api/v2/admin/"),
                 "operator key sent to {path}"
@@ -388,7 +386,10 @@ fn secrets_travel_only_where_they_belong() {
         if path.starts_with("/api/v2/admin/") {
             assert_eq!(
                 auth,
-                Some(json!(format!("Bearer {}", common::lab::OPERATOR_KEY))),
+                Some(json!(format!(
+                    "Bearer {}",
+                    crate::common::lab::OPERATOR_KEY
+                ))),
                 "{path}"
             );
         } else if path.starts_with("/api/v2/hubs/") {
@@ -412,7 +413,7 @@ fn bad_seeds_are_refused_before_any_network_call() {
     let cfg = std::fs::read_to_string(&lab.config).unwrap().replace(
         &format!(
             "{}/seeds/ops-hub-widgets.seed.json",
-            common::repo().display()
+            crate::common::repo().display()
         ),
         bad.to_str().unwrap(),
     );
@@ -433,8 +434,8 @@ fn helper_lab(name: &str, extra: &str, timeout: u64) -> (Lab, std::path::PathBuf
     let lab = Lab::start(name);
     let runner = format!(
         "kind = \"command\"\nargv = [\"/usr/bin/python3\", \"{}\", \"{}\"{extra}]\ntimeout_secs = {timeout}\n",
-        common::repo().join("tests/sim/test_helper.py").display(),
-        common::repo().join("seeds").display(),
+        crate::common::repo().join("tests/sim/test_helper.py").display(),
+        crate::common::repo().join("seeds").display(),
     );
     let cfg = lab.write_config(
         "helper.toml",
@@ -585,7 +586,7 @@ fn an_interrupted_helper_is_killed_and_cleaned_up() {
 /// slot's current version instead of failing forever (issue 10 §2).
 #[test]
 fn a_slot_whose_latest_version_holds_no_key_is_used_again() {
-    use common::lab::RUNTIME_PATH;
+    use crate::common::lab::RUNTIME_PATH;
     let lab = Lab::start("slot-empty");
     let out = lab.run("bootstrap");
     assert_eq!(out.status.code(), Some(0), "{:#}", evidence(&out));

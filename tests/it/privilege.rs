@@ -1,8 +1,6 @@
 //! The privilege boundary on the host: what the lane account can do to a root
 //! ops-warden through the folders it owns (issue 8 §1, §3).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
@@ -11,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::sshd::{ensure_lane_user, LANE_USER};
-use common::{bin, code_of, evidence, require_root, Fixture};
+use crate::common::sshd::{ensure_lane_user, LANE_USER};
+use crate::common::{bin, code_of, evidence, require_root, Fixture};
 
 /// The lane user's attack: take the audit lock, wait to be told root is
 /// waiting on it, swap the lock file for a symlink to `victim`, release.
@@ -78,7 +76,7 @@ fn lane_folders(fx: &Fixture) -> (PathBuf, PathBuf, PathBuf) {
 /// loopback addresses, the repo's seeds): a host check-config accepts.
 fn with_services(fx: &Fixture, config: &Path) -> PathBuf {
     let token = fx.write("token", "t", 0o600);
-    let repo = common::repo();
+    let repo = crate::common::repo();
     let text = std::fs::read_to_string(config).unwrap()
         + &format!(
             "[openbao]\naddr = \"http://127.0.0.1:9\"\nauth = \"token-file\"\ntoken_file = \"{}\"\n\
@@ -238,7 +236,7 @@ fn a_held_audit_lock_ends_in_busy_or_aborted_never_a_hang() {
     // The config's lock_wait_secs (5) bounds the wait: busy, with evidence.
     let started = Instant::now();
     let out = finish_within(
-        common::attended(&config, &key, &["--keep-operator-key-file"])
+        crate::common::attended(&config, &key, &["--keep-operator-key-file"])
             .spawn()
             .unwrap(),
         30,
@@ -251,7 +249,7 @@ fn a_held_audit_lock_ends_in_busy_or_aborted_never_a_hang() {
     assert!(started.elapsed() >= Duration::from_secs(5));
 
     // SIGTERM while waiting: aborted, promptly.
-    let child = common::attended(&config, &key, &["--keep-operator-key-file"])
+    let child = crate::common::attended(&config, &key, &["--keep-operator-key-file"])
         .spawn()
         .unwrap();
     wait_for_open(child.id(), &lock);
@@ -285,7 +283,7 @@ fn a_result_record_that_cannot_be_written_keeps_the_works_own_outcome() {
     let key = fx.write("op.key", "opk-attended-test-key-0123456789", 0o600);
     let mut holder = hold_lock(&state.join("bootstrap.lock"));
 
-    let child = common::attended(&config, &key, &["--keep-operator-key-file"])
+    let child = crate::common::attended(&config, &key, &["--keep-operator-key-file"])
         .spawn()
         .unwrap();
     // Once the intent is on disk, break the log's tail: the result record
@@ -307,7 +305,7 @@ fn a_result_record_that_cannot_be_written_keeps_the_works_own_outcome() {
         .unwrap();
     let out = finish_within(child, 30, "result record");
     let doc = evidence(&out);
-    common::assert_schema(&doc);
+    crate::common::assert_schema(&doc);
     assert_eq!(code_of(&doc), "audit-write-failed", "{doc:#}");
     assert_eq!(out.status.code(), Some(77));
     assert_eq!(doc["work"]["outcome"], "busy", "{doc:#}");
@@ -398,7 +396,12 @@ fn the_auth_info_file_must_be_a_plain_file_of_its_own() {
     let cert = fx.sign(
         "lane-ca",
         "user",
-        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-1m:+10m", &[]),
+        &crate::common::cert_opts(
+            crate::common::KEY_ID,
+            Some(crate::common::PRINCIPAL),
+            "-1m:+10m",
+            &[],
+        ),
     );
     let line = std::fs::read_to_string(&cert).unwrap();
     let line = line
@@ -443,7 +446,7 @@ fn the_auth_info_file_must_be_a_plain_file_of_its_own() {
 #[test]
 fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
     require_root();
-    let lab = common::lab::Lab::start("priv-helper");
+    let lab = crate::common::lab::Lab::start("priv-helper");
     // As `install -d -o <lane> -m 0700` leaves it: the lane user's, group root.
     let (uid, _) = lane_ids();
     nix::unistd::chown(
@@ -452,14 +455,14 @@ fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
         Some(nix::unistd::Gid::from_raw(0)),
     )
     .unwrap();
-    let helper = common::repo().join("tests/sim/test_helper.py");
-    let seeds = common::repo().join("seeds");
+    let helper = crate::common::repo().join("tests/sim/test_helper.py");
+    let seeds = crate::common::repo().join("seeds");
     // The helper reports who ran it into a file in a folder it can write.
     let who_dir = lab.fx.mkdir("who", 0o755);
     lab.fx.chown(&who_dir, LANE_USER);
     let who = who_dir.join("who.json");
     let runner = |argv0: &Path, workdir: Option<&Path>| {
-        common::lab::LabOptions {
+        crate::common::lab::LabOptions {
         runner: format!(
             "kind = \"command\"\nargv = [\"{}\", \"{}\", \"{}\", \"--report-uid\", \"{}\"]\ntimeout_secs = 60\n{}",
             argv0.display(),
@@ -473,9 +476,11 @@ fn the_helper_never_runs_as_root_nor_from_an_untrusted_place() {
         ..Default::default()
     }
     };
-    let key = lab.fx.write("op.key", common::lab::OPERATOR_KEY, 0o600);
+    let key = lab
+        .fx
+        .write("op.key", crate::common::lab::OPERATOR_KEY, 0o600);
     let attended = |cfg: &Path| {
-        let out = common::attended(cfg, &key, &["--keep-operator-key-file"])
+        let out = crate::common::attended(cfg, &key, &["--keep-operator-key-file"])
             .output()
             .unwrap();
         (evidence(&out), out.status.code())
@@ -593,7 +598,7 @@ fn a_root_file_moved_into_the_lane_folder_is_not_handed_over() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let out = common::attended(&config, &key, &["--keep-operator-key-file"])
+    let out = crate::common::attended(&config, &key, &["--keep-operator-key-file"])
         .output()
         .unwrap();
     let doc = evidence(&out);

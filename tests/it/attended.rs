@@ -1,19 +1,19 @@
 //! The attended path: an operator on the host with an operator key file.
 
-mod common;
-
 use std::process::Command;
 
-use common::lab::{Lab, OPERATOR_KEY};
-use common::scan::assert_clean;
-use common::{assert_schema, bin, code_of, evidence};
+use crate::common::lab::{Lab, OPERATOR_KEY};
+use crate::common::scan::assert_clean;
+use crate::common::{assert_schema, bin, code_of, evidence};
 
 #[test]
 fn the_operator_key_file_is_checked_used_and_removed() {
     let lab = Lab::start("attended");
     // Too open: refused, saying why, and left alone.
     let open = lab.fx.write("op-open.key", OPERATOR_KEY, 0o644);
-    let out = common::attended(&lab.config, &open, &[]).output().unwrap();
+    let out = crate::common::attended(&lab.config, &open, &[])
+        .output()
+        .unwrap();
     let doc = evidence(&out);
     assert_schema(&doc);
     assert_eq!(code_of(&doc), "key-file-untrusted");
@@ -32,10 +32,10 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     );
 
     // Owned by someone else: refused.
-    common::sshd::ensure_lane_user();
+    crate::common::sshd::ensure_lane_user();
     let theirs = lab.fx.write("op-theirs.key", OPERATOR_KEY, 0o600);
-    lab.fx.chown(&theirs, common::sshd::LANE_USER);
-    let out = common::attended(&lab.config, &theirs, &[])
+    lab.fx.chown(&theirs, crate::common::sshd::LANE_USER);
+    let out = crate::common::attended(&lab.config, &theirs, &[])
         .output()
         .unwrap();
     let doc = evidence(&out);
@@ -52,11 +52,15 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     let good = lab.fx.write("op.key", &format!("{OPERATOR_KEY}\n"), 0o600);
     let link = lab.fx.path("op-link.key");
     std::os::unix::fs::symlink(&good, &link).unwrap();
-    let out = common::attended(&lab.config, &link, &[]).output().unwrap();
+    let out = crate::common::attended(&lab.config, &link, &[])
+        .output()
+        .unwrap();
     assert_eq!(code_of(&evidence(&out)), "key-file-untrusted");
 
     // Good: used, then removed; the runtime key lands in OpenBao.
-    let out = common::attended(&lab.config, &good, &[]).output().unwrap();
+    let out = crate::common::attended(&lab.config, &good, &[])
+        .output()
+        .unwrap();
     let doc = evidence(&out);
     assert_schema(&doc);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
@@ -73,7 +77,7 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     let kept = lab.fx.write("op-kept.key", OPERATOR_KEY, 0o600);
     let (runtime, _) = lab.stored_key().unwrap();
     let rt_file = lab.fx.write("runtime.key", &runtime, 0o600);
-    let out = common::attended(
+    let out = crate::common::attended(
         &lab.config,
         &kept,
         &[
@@ -96,7 +100,7 @@ fn the_operator_key_file_is_checked_used_and_removed() {
         "ihk_00000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         0o600,
     );
-    let out = common::attended(
+    let out = crate::common::attended(
         &lab.config,
         &kept,
         &[
@@ -114,7 +118,7 @@ fn the_operator_key_file_is_checked_used_and_removed() {
         .unwrap()
         .replace(&lab.bao.addr, "http://127.0.0.1:9");
     let cfg = lab.fx.write("wrong-addr.toml", &cfg, 0o644);
-    let out = common::attended(&cfg, &kept, &["--keep-operator-key-file"])
+    let out = crate::common::attended(&cfg, &kept, &["--keep-operator-key-file"])
         .env("BAO_ADDR", &lab.bao.addr)
         .env("VAULT_SKIP_VERIFY", "1")
         .output()
@@ -175,7 +179,7 @@ fn a_stale_vault_addr_never_receives_the_hosts_credentials() {
     // VAULT_ADDR alone redirects nothing: the config's address is used, and
     // stderr says which address that is before any credential is sent.
     let (trap, caught) = capture_listener();
-    let out = common::attended(&lab.config, &key, &["--keep-operator-key-file"])
+    let out = crate::common::attended(&lab.config, &key, &["--keep-operator-key-file"])
         .env("VAULT_ADDR", &trap)
         .output()
         .unwrap();
@@ -197,7 +201,7 @@ fn a_stale_vault_addr_never_receives_the_hosts_credentials() {
         .unwrap()
         .replace(&lab.bao.addr, "http://127.0.0.1:9");
     let cfg = lab.fx.write("wrong-addr.toml", &cfg, 0o644);
-    let out = common::attended(
+    let out = crate::common::attended(
         &cfg,
         &key,
         &["--keep-operator-key-file", "--openbao-addr", &lab.bao.addr],
@@ -216,7 +220,7 @@ fn a_stale_vault_addr_never_receives_the_hosts_credentials() {
     let out = Command::new("unshare")
         .arg("--net")
         .arg(bin())
-        .args(common::attended_args(
+        .args(crate::common::attended_args(
             &lab.config,
             &key,
             &["--keep-operator-key-file"],
@@ -240,7 +244,7 @@ fn a_stale_vault_addr_never_receives_the_hosts_credentials() {
     // Another https address without a pinned CA: refused, nothing sent.
     let (trap, caught) = capture_listener();
     let https = trap.replace("http://", "https://");
-    let out = common::attended(
+    let out = crate::common::attended(
         &lab.config,
         &key,
         &["--keep-operator-key-file", "--openbao-addr", &https],

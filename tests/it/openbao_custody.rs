@@ -1,20 +1,18 @@
 //! OpenBao custody against a real OpenBao dev server: AppRole login with the
 //! shipped policy, operator key read, CAS stores, the pre-flight, failures.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::bao::Bao;
-use common::scan::assert_clean;
-use common::Fixture;
-use ops_warden::config::{KvField, OpenbaoAuth, OpenbaoConfig};
-use ops_warden::policy::cert::{verify, CertPolicy, PinnedCa, VerifiedCaller};
-use ops_warden::policy::glob::KeyIdPattern;
-use ops_warden::secret::Secret;
-use ops_warden::store::openbao::OpenBao;
-use ops_warden::store::{Provenance, Stored, StoredKey};
+use crate::common::bao::Bao;
+use crate::common::scan::assert_clean;
+use crate::common::Fixture;
+use ops_warden::testing::KeyIdPattern;
+use ops_warden::testing::OpenBao;
+use ops_warden::testing::Secret;
+use ops_warden::testing::{verify, CertPolicy, PinnedCa, VerifiedCaller};
+use ops_warden::testing::{KeyRecord, Provenance, Stored};
+use ops_warden::testing::{KvField, OpenbaoAuth, OpenbaoConfig};
 
 const OPERATOR_KEY: &str = "opk-live-Zq8xW3vN7mR2tY5uI9oP1aS4dF6gH0jK";
 const OPERATOR_PATH: &str = "secret/platform/operators/interhub/operator";
@@ -69,7 +67,7 @@ impl Lab {
         }
     }
 
-    fn connect(&self) -> Result<OpenBao, ops_warden::error::Error> {
+    fn connect(&self) -> Result<OpenBao, ops_warden::testing::Error> {
         OpenBao::connect(&self.config())
     }
 
@@ -97,7 +95,12 @@ fn caller(fx: &Fixture) -> VerifiedCaller {
     let cert = fx.sign(
         "caller-ca",
         "caller",
-        &common::cert_opts(common::KEY_ID, Some(common::PRINCIPAL), "-1m:+5m", &[]),
+        &crate::common::cert_opts(
+            crate::common::KEY_ID,
+            Some(crate::common::PRINCIPAL),
+            "-1m:+5m",
+            &[],
+        ),
     );
     let cert = ssh_key::Certificate::from_openssh(&std::fs::read_to_string(cert).unwrap()).unwrap();
     let policy = CertPolicy {
@@ -117,14 +120,20 @@ fn caller(fx: &Fixture) -> VerifiedCaller {
     verify(&policy, &cert, None, chrono::Utc::now().timestamp() as u64).unwrap()
 }
 
-fn key(n: u8) -> StoredKey {
-    StoredKey {
-        key: Secret::new(runtime_key(n)),
+/// Stores runtime key `n` with check-and-set at `cas`.
+fn store(bao: &OpenBao, n: u8, cas: u64) -> Stored {
+    try_store(bao, n, cas).unwrap()
+}
+
+fn try_store(bao: &OpenBao, n: u8, cas: u64) -> Result<Stored, ops_warden::testing::Error> {
+    let key = Secret::new(runtime_key(n));
+    let record = KeyRecord {
+        key: &key,
         client_id: Some("cons_1".into()),
         prefix: Some(runtime_key(n)[..12].to_string()),
         key_id: Some(format!("key_{n}")),
-        version: 0,
-    }
+    };
+    bao.store_runtime_key(&record, cas, &who())
 }
 
 fn who() -> Provenance {
@@ -135,10 +144,10 @@ fn who() -> Provenance {
     }
 }
 
-fn code<T>(r: Result<T, ops_warden::error::Error>) -> String {
+fn code<T>(r: Result<T, ops_warden::testing::Error>) -> String {
     match r {
         Ok(_) => "ok".into(),
-        Err(e) => e.code().into(),
+        Err(e) => e.code().to_string(),
     }
 }
 
@@ -158,12 +167,12 @@ fn custody_with_the_shipped_policy() {
         .expect("the shipped policy passes the pre-flight");
 
     let op = bao.read_operator_key(&who_called).unwrap();
-    assert_eq!(op.expose(), OPERATOR_KEY);
+    assert_eq!(op.secret().expose(), OPERATOR_KEY);
     assert!(bao.read_runtime_key().unwrap().is_none());
     assert_eq!(bao.runtime_version().unwrap(), 0);
 
     // First store: create-only, read back.
-    let first = bao.store_runtime_key(&key(1), 0, &who()).unwrap();
+    let first = store(&bao, 1, 0);
     assert!(matches!(first, Stored::Written { version: 1 }), "{first:?}");
     let stored = bao.read_runtime_key().unwrap().unwrap();
     assert_eq!(stored.key.expose(), runtime_key(1));
@@ -183,19 +192,13 @@ fn custody_with_the_shipped_policy() {
     );
 
     // A second first-store loses and learns the winner's key.
-    match bao.store_runtime_key(&key(2), 0, &who()).unwrap() {
+    match store(&bao, 2, 0) {
         Stored::LostRace { winner } => assert_eq!(winner.key.expose(), runtime_key(1)),
         other => panic!("expected a lost race, got {other:?}"),
     }
     // A stale rotation loses too; a current one wins.
-    assert!(matches!(
-        bao.store_runtime_key(&key(3), 5, &who()).unwrap(),
-        Stored::LostRace { .. }
-    ));
-    assert!(matches!(
-        bao.store_runtime_key(&key(3), 1, &who()).unwrap(),
-        Stored::Written { version: 2 }
-    ));
+    assert!(matches!(store(&bao, 3, 5), Stored::LostRace { .. }));
+    assert!(matches!(store(&bao, 3, 1), Stored::Written { version: 2 }));
 
     // The login token is revoked at the end.
     assert!(bao.close().unwrap(), "a token this session made is revoked");
@@ -220,12 +223,7 @@ fn concurrent_first_stores_end_with_one_key() {
         let handles: Vec<_> = (1..=4u8)
             .map(|n| {
                 let lab = &lab;
-                s.spawn(move || {
-                    lab.connect()
-                        .unwrap()
-                        .store_runtime_key(&key(n), 0, &who())
-                        .unwrap()
-                })
+                s.spawn(move || store(&lab.connect().unwrap(), n, 0))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -278,10 +276,7 @@ fn preflight_and_denials_name_the_path() {
         code(bao.read_operator_key(&caller(&lab.fx))),
         "openbao-read-denied"
     );
-    assert_eq!(
-        code(bao.store_runtime_key(&key(1), 0, &who())),
-        "openbao-write-denied"
-    );
+    assert_eq!(code(try_store(&bao, 1, 0)), "openbao-write-denied");
 }
 
 #[test]
@@ -398,8 +393,8 @@ fn credentials_problems() {
     let mut texts = vec![format!("{err} {err:?}")];
     let bao = lab.connect().unwrap();
     texts.push(format!("{:?}", bao.read_operator_key(&caller(&lab.fx))));
-    texts.push(format!("{:?}", bao.store_runtime_key(&key(1), 0, &who())));
-    texts.push(format!("{:?}", bao.store_runtime_key(&key(2), 0, &who())));
+    texts.push(format!("{:?}", try_store(&bao, 1, 0)));
+    texts.push(format!("{:?}", try_store(&bao, 2, 0)));
     texts.push(format!("{:?}", bao.read_runtime_key()));
     let mut secrets = lab.secrets();
     secrets.push(child.trim().to_string());
@@ -416,7 +411,7 @@ fn credentials_problems() {
 #[test]
 fn an_agent_token_sink_serves_the_lane() {
     use std::process::{Command, Stdio};
-    let lab = common::lab::Lab::start("agent-sink");
+    let lab = crate::common::lab::Lab::start("agent-sink");
     let approle = lab.fx.path("approle");
 
     // A rerun is idempotent: no second secret_id.
@@ -452,7 +447,7 @@ fn an_agent_token_sink_serves_the_lane() {
     // The shipped agent config, rendered for this host.
     let sink_dir = lab.fx.mkdir("agent", 0o700);
     let sink = sink_dir.join("ops-warden.token");
-    let hcl = std::fs::read_to_string(common::repo().join("host-config/openbao/agent.hcl"))
+    let hcl = std::fs::read_to_string(crate::common::repo().join("host-config/openbao/agent.hcl"))
         .unwrap()
         .replace("@BAO_ADDR@", &lab.bao.addr)
         .replace("@CA_BUNDLE_LINE@", "")
@@ -461,7 +456,7 @@ fn an_agent_token_sink_serves_the_lane() {
     assert!(!hcl.contains('@'), "every placeholder filled");
     let hcl_path = lab.fx.write("agent.hcl", &hcl, 0o600);
     let log = std::fs::File::create(sink_dir.join("agent.log")).unwrap();
-    let mut agent = Command::new(common::bao::bao_path())
+    let mut agent = Command::new(crate::common::bao::bao_path())
         .arg("agent")
         .arg(format!("-config={}", hcl_path.display()))
         .env_clear()
@@ -507,7 +502,7 @@ fn an_agent_token_sink_serves_the_lane() {
     let cfg = lab.fx.write("agent-lane.toml", &text, 0o644);
     for expect in ["created", "reused"] {
         let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
-        let doc = common::evidence(&out);
+        let doc = crate::common::evidence(&out);
         assert_eq!(out.status.code(), Some(0), "{doc:#}");
         assert_eq!(doc["result"]["runtime_key"]["status"], expect);
         // The sink's token belongs to the agent: ops-warden never revokes it.
@@ -533,16 +528,16 @@ fn an_agent_token_sink_serves_the_lane() {
 #[test]
 fn check_config_online_reaches_both_services_and_changes_nothing() {
     use std::process::Command;
-    let lab = common::lab::Lab::start("checkcfg-online");
+    let lab = crate::common::lab::Lab::start("checkcfg-online");
     let run = |cfg: &std::path::Path| {
-        let out = Command::new(common::bin())
+        let out = Command::new(crate::common::bin())
             .arg("--config")
             .arg(cfg)
             .args(["check-config", "--online"])
             .output()
             .unwrap();
-        let doc = common::evidence(&out);
-        common::assert_schema_named("check-config.v1.schema.json", &doc);
+        let doc = crate::common::evidence(&out);
+        crate::common::assert_schema_named("check-config.v1.schema.json", &doc);
         (out.status.code(), doc)
     };
     let writes = lab.sim.state()["writes"].clone();

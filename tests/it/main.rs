@@ -1,0 +1,19 @@
+//! The integration tests, one binary (the shared helpers in `common` are
+//! compiled once). Most need root: they start sshd, OpenBao, PostgreSQL and
+//! the Inter-Hub simulator on loopback (`bash tests/run.sh` installs them).
+//! The hermetic tier needs none of that: `tests/cmd/` (`cargo test --test cmd`).
+
+mod common;
+
+mod attended;
+mod audit_trail;
+mod bootstrap;
+mod cli;
+mod docs;
+mod fuzz_corpus;
+mod gate_sshd;
+mod lane_e2e;
+mod openbao_custody;
+mod package;
+mod privilege;
+mod sql_fallback;
