@@ -11,7 +11,7 @@ pub mod anchor;
 mod log;
 pub mod read;
 mod show;
-mod verify;
+pub(crate) mod verify;
 
 pub use log::{AuditLog, AuditRef};
 pub use show::{show, ShowFilter};

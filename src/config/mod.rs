@@ -55,6 +55,7 @@ pub struct OpenbaoConfig {
     pub ca_bundle: Option<PathBuf>,
     pub timeout: Duration,
     pub retries: u32,
+    pub retry_backoff: Duration,
     pub auth: OpenbaoAuth,
     pub operator_key: KvField,
     pub runtime_key: KvField,
@@ -66,6 +67,7 @@ pub struct InterhubConfig {
     pub ca_bundle: Option<PathBuf>,
     pub timeout: Duration,
     pub retries: u32,
+    pub retry_backoff: Duration,
     pub hub: String,
     pub consumer: String,
     pub manifest: PathBuf,
@@ -109,19 +111,32 @@ pub struct Config {
     pub runner: Runner,
 }
 
-/// Every problem found, with the key it belongs to.
+/// One problem, with the key it belongs to (`section.key`, `(file)` for the
+/// config file itself, `(toml)` for a syntax error).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found, each kept apart all the way to the output.
 #[derive(Debug, Default)]
-pub struct Problems(pub Vec<(String, String)>);
+pub struct Problems(pub Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, key: &str, msg: impl Into<String>) {
-        self.0.push((key.to_string(), msg.into()));
+    pub(crate) fn add(&mut self, key: &str, msg: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.to_string(),
+            message: msg.into(),
+        });
     }
     pub fn to_error(&self) -> Error {
         Error::Config(
             self.0
                 .iter()
-                .map(|(k, m)| format!("{k}: {m}"))
+                .map(|p| format!("{}: {}", p.key, p.message))
                 .collect::<Vec<_>>()
                 .join("; "),
         )

@@ -108,6 +108,10 @@ pub struct RawOpenbao {
     pub timeout_secs: u64,
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// First retry delay; it doubles per attempt (a fast local cluster may
+    /// want less, a distant one more).
+    #[serde(default = "default_bao_backoff")]
+    pub retry_backoff_ms: u64,
     pub auth: String,
     #[serde(default = "default_approle_mount")]
     pub approle_mount: String,
@@ -125,6 +129,12 @@ fn default_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     3
+}
+fn default_bao_backoff() -> u64 {
+    300
+}
+fn default_ih_backoff() -> u64 {
+    400
 }
 fn default_approle_mount() -> String {
     "approle".into()
@@ -174,6 +184,10 @@ pub struct RawInterhub {
     pub timeout_secs: u64,
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// First retry delay of an idempotent request; it doubles per attempt.
+    /// A `Retry-After` from Inter-Hub takes precedence.
+    #[serde(default = "default_ih_backoff")]
+    pub retry_backoff_ms: u64,
     #[serde(default = "default_hub")]
     pub hub: String,
     #[serde(default = "default_hub")]

@@ -158,6 +158,9 @@ pub(super) fn openbao(p: &mut Problems, o: raw::RawOpenbao) -> OpenbaoConfig {
     if o.retries > 10 {
         p.add("openbao.retries", "must be at most 10");
     }
+    if o.retry_backoff_ms == 0 || o.retry_backoff_ms > 10_000 {
+        p.add("openbao.retry_backoff_ms", "must be between 1 and 10000");
+    }
     let auth = match o.auth.as_str() {
         "approle" => {
             let need = |p: &mut Problems, k: &str, v: &Option<String>| match v {
@@ -195,6 +198,7 @@ pub(super) fn openbao(p: &mut Problems, o: raw::RawOpenbao) -> OpenbaoConfig {
         ca_bundle,
         timeout: Duration::from_secs(o.timeout_secs),
         retries: o.retries,
+        retry_backoff: Duration::from_millis(o.retry_backoff_ms),
         auth,
         operator_key,
         runtime_key,
@@ -240,6 +244,9 @@ pub(super) fn interhub(p: &mut Problems, i: raw::RawInterhub) -> InterhubConfig 
     if i.retries > 10 {
         p.add("interhub.retries", "must be at most 10");
     }
+    if i.retry_backoff_ms == 0 || i.retry_backoff_ms > 10_000 {
+        p.add("interhub.retry_backoff_ms", "must be between 1 and 10000");
+    }
     InterhubConfig {
         base_url: i.base_url.trim_end_matches('/').to_string(),
         ca_bundle: i
@@ -248,6 +255,7 @@ pub(super) fn interhub(p: &mut Problems, i: raw::RawInterhub) -> InterhubConfig 
             .map(|c| absolute(p, "interhub.ca_bundle", c)),
         timeout: Duration::from_secs(i.timeout_secs),
         retries: i.retries,
+        retry_backoff: Duration::from_millis(i.retry_backoff_ms),
         hub: i.hub,
         consumer: i.consumer,
         manifest: absolute(p, "interhub.manifest", &i.manifest),

@@ -22,7 +22,7 @@ kind = "command"
 "#
     );
     let p = from_str(&text).unwrap_err();
-    let keys: Vec<&str> = p.0.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = p.0.iter().map(|p| p.key.as_str()).collect();
     for k in [
         "lane.principal",
         "lane.key_id_pattern",
@@ -44,7 +44,7 @@ fn unknown_keys_are_refused() {
         "[lane]\nprincipal='p'\nkey_id_pattern='a*'\nca_keys=['{CA}']\nmax_ttl_secs=600\nsurprise=1\n[audit]\npath='/a'\n"
     );
     let p = from_str(&text).unwrap_err();
-    assert!(p.0[0].1.contains("surprise"), "{:?}", p.0);
+    assert!(p.0[0].message.contains("surprise"), "{:?}", p.0);
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn example_config_parses() {
         // The CA file and the lane user exist only on a host.
         let host_only = ["lane.ca_keys_file", "lane.user"];
         assert!(
-            p.0.iter().all(|(k, _)| host_only.contains(&k.as_str())),
+            p.0.iter().all(|p| host_only.contains(&p.key.as_str())),
             "{:?}",
             p.0
         );
@@ -74,7 +74,7 @@ fn minimal(extra: &str) -> String {
     )
 }
 
-fn problems(extra: &str) -> Vec<(String, String)> {
+fn problems(extra: &str) -> Vec<Problem> {
     from_str(&minimal(extra))
         .err()
         .map(|p| p.0)
@@ -93,7 +93,7 @@ fn safe_defaults() {
     );
     // Inter-Hub over non-loopback https needs a pinned CA, or an explicit word.
     let p = problems(&format!("{IH}base_url='https://hub.example'\n"));
-    assert!(p.iter().any(|(k, _)| k == "interhub.ca_bundle"), "{p:?}");
+    assert!(p.iter().any(|p| p.key == "interhub.ca_bundle"), "{p:?}");
     assert!(problems(&format!(
         "{IH}base_url='https://hub.example'\nca_bundle='/etc/ca.pem'\n"
     ))
@@ -107,7 +107,7 @@ fn safe_defaults() {
         "{IH}base_url='https://hub.example'\nuse_system_roots=true\nca_bundle='/c'\n"
     ));
     assert!(
-        p.iter().any(|(k, _)| k == "interhub.use_system_roots"),
+        p.iter().any(|p| p.key == "interhub.use_system_roots"),
         "{p:?}"
     );
 }

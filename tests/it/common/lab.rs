@@ -117,6 +117,8 @@ lock_wait_secs = 1
 addr = "{bao}"
 timeout_secs = 10
 retries = 2
+# The suite does not wait out production backoff (the retries still happen).
+retry_backoff_ms = 1
 auth = "approle"
 role_id_file = "{approle}/role_id"
 secret_id_file = "{approle}/secret_id"
@@ -124,6 +126,7 @@ secret_id_file = "{approle}/secret_id"
 base_url = "{sim}"
 timeout_secs = 10
 retries = 3
+retry_backoff_ms = 1
 manifest = "{repo}/seeds/ops-hub-manifest.draft.json"
 widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
 [runner]

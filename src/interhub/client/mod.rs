@@ -1,0 +1,265 @@
+//! The Inter-Hub client: every route ops-warden calls is in [`routes`], and
+//! nothing else talks to Inter-Hub. Adapting to the live service is a change
+//! to these two files.
+//!
+//! Transport: the hardened client from `crate::http` (rustls, pinned CA,
+//! timeouts, no proxies, no redirects), bodies capped at 1 MiB, bounded
+//! retries with backoff on idempotent calls and on 429 `Retry-After`.
+//! Server texts that reach an error are escaped, capped and scrubbed of every
+//! secret this client was given.
+
+mod routes;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub use routes::Registry;
+
+use super::Created;
+use crate::config::InterhubConfig;
+use crate::error::Error;
+use crate::http::{classify, Transport};
+use crate::secret::Secret;
+use crate::store::OperatorKey;
+
+const MAX_BODY: usize = 1 << 20;
+const MAX_RETRY_AFTER: u64 = 30;
+
+/// Which credential a route takes. Each route names its own; none is sent elsewhere.
+pub(super) enum Auth<'a> {
+    None,
+    Operator,
+    Access(&'a Secret),
+}
+
+pub(super) enum Body<'a> {
+    Empty,
+    Json(&'a Value),
+    Form(&'a [(&'a str, &'a str)]),
+}
+
+/// One per run: its HTTP client (and so its connections) serve every route.
+pub struct Client {
+    rt: &'static tokio::runtime::Runtime,
+    http: reqwest::Client,
+    base: String,
+    retries: u32,
+    backoff: Duration,
+    operator: Option<OperatorKey>,
+    /// Copies of the secrets sent or received, kept only to scrub them from
+    /// any server text we keep (wiped on drop).
+    known: Mutex<Vec<zeroize::Zeroizing<String>>>,
+    /// The hub this run works on: the access token's scope names it.
+    hub: String,
+}
+
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) body: Value,
+}
+
+impl Client {
+    pub fn new(cfg: &InterhubConfig, operator: Option<OperatorKey>) -> Result<Client, Error> {
+        let rt = crate::http::runtime()?;
+        let http = {
+            let _in_runtime = rt.enter();
+            crate::http::client(cfg.ca_bundle.as_deref(), cfg.timeout).map_err(Error::Config)?
+        };
+        let client = Client {
+            rt,
+            http,
+            base: cfg.base_url.clone(),
+            retries: cfg.retries,
+            backoff: cfg.retry_backoff,
+            operator,
+            known: Mutex::new(Vec::new()),
+            hub: cfg.hub.clone(),
+        };
+        if let Some(k) = &client.operator {
+            client.remember(k.secret());
+        }
+        Ok(client)
+    }
+
+    pub(super) fn remember(&self, s: &Secret) {
+        let copy = zeroize::Zeroizing::new(s.expose().to_owned());
+        self.known.lock().unwrap().push(copy);
+    }
+
+    pub(super) fn scrub(&self, text: &str) -> String {
+        let mut t = text.to_string();
+        for s in self.known.lock().unwrap().iter() {
+            if !s.is_empty() {
+                t = t.replace(s.as_str(), "[redacted]");
+            }
+        }
+        crate::text::escape_untrusted(&t, 200)
+    }
+
+    /// One request with bounded retries when `idempotent`.
+    pub(super) fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth,
+        body: Body,
+        idem_key: Option<&str>,
+        idempotent: bool,
+    ) -> Result<Answer, Error> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0u32;
+        loop {
+            let result = self.rt.block_on(async {
+                let mut req = self
+                    .http
+                    .request(method.clone(), &url)
+                    .header("Accept", "application/json");
+                req = match &auth {
+                    Auth::None => req,
+                    Auth::Operator => {
+                        let k = self.operator.as_ref().ok_or_else(|| {
+                            Error::Internal("no operator key for an admin route".into())
+                        })?;
+                        req.bearer_auth(k.secret().expose())
+                    }
+                    Auth::Access(t) => req.bearer_auth(t.expose()),
+                };
+                req = match &body {
+                    Body::Empty => req,
+                    Body::Json(v) => req.json(v),
+                    Body::Form(f) => req.form(f),
+                };
+                if let Some(k) = idem_key {
+                    req = req.header("Idempotency-Key", k);
+                }
+                let mut resp = req.send().await.map_err(|e| transport(&e, path))?;
+                let status = resp.status();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let mut buf = Vec::new();
+                while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e, path))? {
+                    if buf.len() + chunk.len() > MAX_BODY {
+                        return Err(Error::InterhubProtocol(format!(
+                            "{path}: answer larger than {MAX_BODY} bytes"
+                        )));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                let body = if buf.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&buf).map_err(|_| {
+                        Error::InterhubProtocol(format!(
+                            "{path}: answer is not JSON (HTTP {})",
+                            status.as_u16()
+                        ))
+                    })?
+                };
+                Ok((Answer { status, body }, retry_after))
+            });
+            let transient = match &result {
+                Ok((a, _)) => {
+                    a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error()
+                }
+                Err(Error::InterhubUnreachable(_)) | Err(Error::InterhubTimeout(_)) => true,
+                Err(_) => false,
+            };
+            // 429 means "not processed": safe to retry even a non-idempotent call.
+            let rate_limited =
+                matches!(&result, Ok((a, _)) if a.status == StatusCode::TOO_MANY_REQUESTS);
+            if transient && (idempotent || rate_limited) && attempt < self.retries {
+                attempt += 1;
+                let wait = match &result {
+                    Ok((_, Some(s))) => Duration::from_secs((*s).min(MAX_RETRY_AFTER)),
+                    _ => self.backoff * (1u32 << (attempt - 1).min(5)),
+                };
+                std::thread::sleep(wait);
+                continue;
+            }
+            let (answer, _) = result?;
+            return Ok(answer);
+        }
+    }
+
+    /// Maps an unexpected status to an error; `allowed` statuses pass.
+    pub(super) fn expect(&self, a: Answer, path: &str, allowed: &[u16]) -> Result<Answer, Error> {
+        let code = a.status.as_u16();
+        if allowed.contains(&code) {
+            return Ok(a);
+        }
+        let detail = match &a.body["error"] {
+            Value::Object(e) => {
+                let mut d = format!(
+                    "{} {}",
+                    e.get("code").and_then(Value::as_str).unwrap_or(""),
+                    e.get("message").and_then(Value::as_str).unwrap_or("")
+                );
+                if let Some(details) = e.get("details") {
+                    d.push_str(&format!(" {details}"));
+                }
+                self.scrub(d.trim())
+            }
+            Value::String(s) => self.scrub(s),
+            _ => String::new(),
+        };
+        let m = format!("{path}: HTTP {code} {detail}")
+            .trim_end()
+            .to_string();
+        Err(match code {
+            401 => Error::InterhubAuth(m),
+            403 => Error::InterhubForbidden(m),
+            400 | 404 | 409 | 415 | 422 => Error::InterhubRejected(m),
+            429 | 500..=599 => Error::InterhubServer(m),
+            _ => Error::InterhubProtocol(m),
+        })
+    }
+
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(v: Value, path: &str) -> Result<T, Error> {
+        serde_json::from_value(v)
+            .map_err(|e| Error::InterhubProtocol(format!("{path}: unexpected answer shape: {e}")))
+    }
+
+    pub(super) fn items<T: serde::de::DeserializeOwned>(
+        a: Answer,
+        path: &str,
+    ) -> Result<Vec<T>, Error> {
+        Self::parse(a.body.get("items").cloned().unwrap_or(Value::Null), path)
+    }
+
+    /// An admin create: 201 with the object, or 409 when it exists already
+    /// (a create that raced another writer; the caller re-reads).
+    pub(super) fn admin_create<T: serde::de::DeserializeOwned>(
+        &self,
+        p: &str,
+        body: &Value,
+    ) -> Result<Created<T>, Error> {
+        let a = self.call(
+            Method::POST,
+            p,
+            Auth::Operator,
+            Body::Json(body),
+            None,
+            true,
+        )?;
+        let a = self.expect(a, p, &[201, 409])?;
+        if a.status == StatusCode::CONFLICT {
+            return Ok(Created::Exists);
+        }
+        Self::parse(a.body, p).map(Created::New)
+    }
+}
+
+fn transport(e: &reqwest::Error, path: &str) -> Error {
+    match classify(e) {
+        Transport::Timeout => Error::InterhubTimeout(path.into()),
+        Transport::Tls => Error::InterhubUnreachable(format!("{path}: TLS failure")),
+        Transport::Connect => Error::InterhubUnreachable(format!("{path}: connection failed")),
+        Transport::Other => Error::InterhubUnreachable(format!("{path}: request failed")),
+    }
+}
