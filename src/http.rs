@@ -33,7 +33,11 @@ pub fn runtime() -> Result<&'static tokio::runtime::Runtime, crate::error::Error
 }
 
 /// Builds a client (call inside the runtime's context). `ca_bundle`: PEM file pinned as the only trust roots.
-pub fn client(ca_bundle: Option<&Path>, timeout: Duration) -> Result<reqwest::Client, String> {
+pub fn client(
+    ca_bundle: Option<&Path>,
+    timeout: Duration,
+    lane_uid: Option<u32>,
+) -> Result<reqwest::Client, String> {
     install_crypto_provider();
     let mut b = reqwest::Client::builder()
         .no_proxy()
@@ -43,7 +47,7 @@ pub fn client(ca_bundle: Option<&Path>, timeout: Duration) -> Result<reqwest::Cl
         .user_agent(concat!("ops-warden/", env!("CARGO_PKG_VERSION")))
         .https_only(false);
     if let Some(ca) = ca_bundle {
-        let pem = read_trusted(ca, Rule::CONFIG.named("CA bundle"))?;
+        let pem = read_trusted(ca, Rule::CONFIG.named("CA bundle").trusting(lane_uid))?;
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| format!("CA bundle {}: {e}", ca.display()))?;

@@ -36,7 +36,7 @@ pub(crate) enum OperatorSource<'a> {
 }
 
 fn load_seeds(ih: &InterhubConfig) -> Result<Seeds, Error> {
-    seeds::load(&ih.manifest, &ih.widgets, &ih.hub)
+    seeds::load(&ih.manifest, &ih.widgets, &ih.hub, ih.lane_uid)
 }
 
 pub fn run(
@@ -143,7 +143,7 @@ pub(crate) fn bootstrap(
         // Seeds are checked before any network call.
         let seeds = load_seeds(ih)?;
         report.manifest_digest = seeds.digest.clone();
-        let state = WorkDir::open(&cfg.state_dir).map_err(Error::FileUntrusted)?;
+        let state = WorkDir::open(&cfg.state_dir, cfg.lane_uid()).map_err(Error::FileUntrusted)?;
         let _lock = RunLock::acquire(&state, "bootstrap.lock", cfg.lock_wait, Some(signals))?;
         signals.checkpoint("OpenBao login")?;
         let mut bao = OpenBao::connect(ob)?;

@@ -52,6 +52,8 @@ pub struct AuditLog {
     /// seq written, so a chain restarted after its log and head were
     /// removed continues the numbering instead of reusing it.
     mark: Option<PathBuf>,
+    /// The config's lane user: the log's folder and the state folder are its.
+    lane: Option<u32>,
 }
 
 /// The high-water mark's file name in the state folder.
@@ -65,7 +67,14 @@ impl AuditLog {
             signals: None,
             syslog: None,
             mark: None,
+            lane: None,
         }
+    }
+
+    /// Trusts folders the lane user owns (see [`WorkDir::open`]).
+    pub fn trusting(mut self, lane: Option<u32>) -> AuditLog {
+        self.lane = lane;
+        self
     }
 
     /// Anchors every record in syslog (best effort: a missing socket is
@@ -82,14 +91,14 @@ impl AuditLog {
     }
 
     fn read_mark(&self) -> Option<u64> {
-        let dir = WorkDir::open(self.mark.as_ref()?).ok()?;
+        let dir = WorkDir::open(self.mark.as_ref()?, self.lane).ok()?;
         let bytes = dir.read_file(MARK, 64).ok()??;
         std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
     }
 
     fn write_mark(&self, seq: u64) {
         let Some(folder) = &self.mark else { return };
-        let r = WorkDir::open(folder)
+        let r = WorkDir::open(folder, self.lane)
             .and_then(|dir| dir.replace_file(MARK, format!("{seq}\n").as_bytes(), 0o640));
         if let Err(e) = r {
             tracing::warn!("audit seq mark not kept: {e}");
@@ -100,7 +109,7 @@ impl AuditLog {
     /// do. `Ok(None)` when no lock file exists (no writer ever ran).
     pub fn shared_lock(&self) -> Result<Option<Flock<File>>, String> {
         let (folder, name) = self.names()?;
-        let dir = WorkDir::open(&folder)?;
+        let dir = WorkDir::open(&folder, self.lane)?;
         let Some(f) = dir.open_file(&format!("{name}.lock"), Access::Read, None)? else {
             return Ok(None);
         };
@@ -154,7 +163,7 @@ impl AuditLog {
     ) -> Result<AuditRef, Error> {
         let fail = |m: String| Error::AuditWrite(format!("{}: {m}", self.path.display()));
         let (folder, name) = self.names().map_err(fail)?;
-        let dir = WorkDir::open(&folder).map_err(fail)?;
+        let dir = WorkDir::open(&folder, self.lane).map_err(fail)?;
         let lock_name = format!("{name}.lock");
         let lock_file = dir
             .open_file(&lock_name, Access::ReadWrite, Some(0o640))
@@ -249,7 +258,7 @@ impl AuditLog {
     /// The head record, if one was written.
     pub fn read_head(&self) -> Result<Option<AuditRef>, String> {
         let (folder, name) = self.names()?;
-        let dir = WorkDir::open(&folder)?;
+        let dir = WorkDir::open(&folder, self.lane)?;
         read_head_in(&dir, &name)
     }
 }

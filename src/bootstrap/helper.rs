@@ -316,6 +316,8 @@ fn check_program(spec: &HelperSpec) -> Result<PathBuf, Error> {
     let named = Path::new(&spec.argv[0]);
     crate::os::files::check_ancestors(named, None)
         .map_err(|m| Error::FileUntrusted(format!("helper program {}: {m}", named.display())))?;
+    // The lane user (who the helper runs as) may own them too.
+    let lane = spec.runs_as.map(|(uid, _)| uid);
     let real = std::fs::canonicalize(named).map_err(|e| {
         Error::HelperFailed(format!("cannot start {}: {}", named.display(), e.kind()))
     })?;
@@ -323,12 +325,14 @@ fn check_program(spec: &HelperSpec) -> Result<PathBuf, Error> {
         &real,
         crate::os::files::Rule {
             max_size: u64::MAX,
-            ..crate::os::files::Rule::CONFIG.named("helper program")
+            ..crate::os::files::Rule::CONFIG
+                .named("helper program")
+                .trusting(lane)
         },
     )
     .map_err(Error::FileUntrusted)?;
     if let Some(w) = spec.workdir {
-        crate::os::dir::WorkDir::open(w)
+        crate::os::dir::WorkDir::open(w, lane)
             .map_err(|m| Error::FileUntrusted(format!("helper working folder: {m}")))?;
     }
     Ok(real)

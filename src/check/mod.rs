@@ -85,7 +85,7 @@ fn check_loaded(cfg: &config::Config) -> Vec<Problem> {
         }
     }
     let mut file = |key: &str, f: &Path, rule: Rule| {
-        if let Err(e) = open_trusted(f, rule) {
+        if let Err(e) = open_trusted(f, rule.trusting(cfg.lane_uid())) {
             p.add(key, e);
         }
     };
@@ -150,7 +150,7 @@ fn check_loaded(cfg: &config::Config) -> Vec<Problem> {
         ("audit.path", audit_dir),
         ("state.dir", cfg.state_dir.as_path()),
     ] {
-        match WorkDir::open(dir) {
+        match WorkDir::open(dir, cfg.lane_uid()) {
             Err(e) => p.add(key, e),
             Ok(w) => {
                 if let Some(m) = not_writable_by_lane(cfg, dir, &w) {

@@ -128,7 +128,7 @@ fn finish(done: crate::run::Finished) -> u8 {
 fn seeds_cmd(action: SeedsCmd) -> Result<u8, Error> {
     match action {
         SeedsCmd::Check(f) => {
-            let s = crate::bootstrap::seeds::load(&f.manifest, &f.widgets, &f.hub)?;
+            let s = crate::bootstrap::seeds::load(&f.manifest, &f.widgets, &f.hub, None)?;
             emit(&json!({
                 "ok": true,
                 "hub": s.hub,
@@ -141,7 +141,7 @@ fn seeds_cmd(action: SeedsCmd) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         SeedsCmd::RenderSql(f) => {
-            let s = crate::bootstrap::seeds::load(&f.manifest, &f.widgets, &f.hub)?;
+            let s = crate::bootstrap::seeds::load(&f.manifest, &f.widgets, &f.hub, None)?;
             let mut out = std::io::stdout().lock();
             out.write_all(crate::bootstrap::sql::render(&s).as_bytes())
                 .map_err(|e| Error::Io(e.to_string()))?;
@@ -212,7 +212,7 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
             json,
         } => {
             let live = match config::load(cfg_path) {
-                Ok(c) => Some(AuditLog::new(c.audit_path)),
+                Ok(c) => Some(AuditLog::new(&c.audit_path).trusting(c.lane_uid())),
                 Err(e) if files.is_empty() => return Err(e),
                 Err(_) => None,
             };

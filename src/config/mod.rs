@@ -57,6 +57,8 @@ pub struct OpenbaoConfig {
     pub retries: u32,
     pub retry_backoff: Duration,
     pub auth: OpenbaoAuth,
+    /// The lane user: its AppRole/token files and CA bundle are trusted.
+    pub lane_uid: Option<u32>,
     pub operator_key: KvField,
     pub runtime_key: KvField,
 }
@@ -68,6 +70,8 @@ pub struct InterhubConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub retry_backoff: Duration,
+    /// The lane user: its seed files and CA bundle are trusted.
+    pub lane_uid: Option<u32>,
     pub hub: String,
     pub consumer: String,
     pub manifest: PathBuf,
@@ -190,6 +194,12 @@ pub struct Services<'a> {
 }
 
 impl Config {
+    /// The lane user's uid: files and folders it owns are trusted like
+    /// root's (the host's AppRole files, log, lock and state are its).
+    pub fn lane_uid(&self) -> Option<u32> {
+        self.lane_user.as_ref().map(|u| u.uid)
+    }
+
     /// `[openbao]` and `[interhub]`, or `config-invalid` naming them.
     pub fn services(&self) -> Result<Services<'_>, Error> {
         match (&self.openbao, &self.interhub) {
@@ -208,8 +218,9 @@ fn validate(raw: raw::RawConfig) -> Result<Config, Problems> {
     let (lane_user, lane) = sections::lane(&mut p, raw.lane);
     let (audit_path, audit_syslog, audit_group) = sections::audit(&mut p, &raw.audit);
     let (state_dir, lock_wait) = sections::state(&mut p, &raw.state);
-    let openbao = raw.openbao.map(|o| sections::openbao(&mut p, o));
-    let interhub = raw.interhub.map(|i| sections::interhub(&mut p, i));
+    let lane_uid = lane_user.as_ref().map(|u| u.uid);
+    let openbao = raw.openbao.map(|o| sections::openbao(&mut p, o, lane_uid));
+    let interhub = raw.interhub.map(|i| sections::interhub(&mut p, i, lane_uid));
     let runner = sections::runner(&mut p, raw.runner);
     match lane {
         Some(lane) if p.0.is_empty() => Ok(Config {

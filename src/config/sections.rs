@@ -17,7 +17,6 @@ pub(super) fn lane(p: &mut Problems, l: raw::RawLane) -> (Option<LaneUser>, Opti
     let lane_user = match &l.user {
         Some(name) => match nix::unistd::User::from_name(name) {
             Ok(Some(u)) => {
-                crate::os::files::trust_lane_user(u.uid.as_raw());
                 Some(LaneUser {
                     name: name.clone(),
                     uid: u.uid.as_raw(),
@@ -47,7 +46,12 @@ pub(super) fn lane(p: &mut Problems, l: raw::RawLane) -> (Option<LaneUser>, Opti
     let mut ca_file_failed = false;
     if let Some(f) = &l.ca_keys_file {
         let path = absolute(p, "lane.ca_keys_file", f);
-        match read_trusted(&path, Rule::CONFIG.named("CA keys file")) {
+        match read_trusted(
+            &path,
+            Rule::CONFIG
+                .named("CA keys file")
+                .trusting(lane_user.as_ref().map(|u| u.uid)),
+        ) {
             Ok(b) => ca_lines.extend(
                 String::from_utf8_lossy(&b)
                     .lines()
@@ -146,7 +150,7 @@ pub(super) fn state(p: &mut Problems, s: &raw::RawState) -> (PathBuf, Duration) 
 }
 
 /// `[openbao]`: where, how to log in, and the two KV locations.
-pub(super) fn openbao(p: &mut Problems, o: raw::RawOpenbao) -> OpenbaoConfig {
+pub(super) fn openbao(p: &mut Problems, o: raw::RawOpenbao, lane_uid: Option<u32>) -> OpenbaoConfig {
     check_url(p, "openbao.addr", &o.addr);
     let ca_bundle = o
         .ca_bundle
@@ -199,6 +203,7 @@ pub(super) fn openbao(p: &mut Problems, o: raw::RawOpenbao) -> OpenbaoConfig {
         timeout: Duration::from_secs(o.timeout_secs),
         retries: o.retries,
         retry_backoff: Duration::from_millis(o.retry_backoff_ms),
+        lane_uid,
         auth,
         operator_key,
         runtime_key,
@@ -206,7 +211,11 @@ pub(super) fn openbao(p: &mut Problems, o: raw::RawOpenbao) -> OpenbaoConfig {
 }
 
 /// `[interhub]`: the API, its trust, the hub and the seeds.
-pub(super) fn interhub(p: &mut Problems, i: raw::RawInterhub) -> InterhubConfig {
+pub(super) fn interhub(
+    p: &mut Problems,
+    i: raw::RawInterhub,
+    lane_uid: Option<u32>,
+) -> InterhubConfig {
     check_url(p, "interhub.base_url", &i.base_url);
     // Inter-Hub "cannot be impersonated" only with a pinned CA.
     if i.base_url.starts_with("https://")
@@ -256,6 +265,7 @@ pub(super) fn interhub(p: &mut Problems, i: raw::RawInterhub) -> InterhubConfig 
         timeout: Duration::from_secs(i.timeout_secs),
         retries: i.retries,
         retry_backoff: Duration::from_millis(i.retry_backoff_ms),
+        lane_uid,
         hub: i.hub,
         consumer: i.consumer,
         manifest: absolute(p, "interhub.manifest", &i.manifest),

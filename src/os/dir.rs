@@ -59,8 +59,9 @@ fn check_name(name: &str) -> Result<(), String> {
 impl WorkDir {
     /// Opens `path` as a folder: its ancestors are root's (or the running
     /// user's) and not writable by others, it is not a symlink, it belongs to
-    /// root, the running user or the lane user, and only its owner may write.
-    pub fn open(path: &Path) -> Result<WorkDir, String> {
+    /// root, the running user or `lane` (the config's lane user), and only
+    /// its owner may write.
+    pub fn open(path: &Path, lane: Option<u32>) -> Result<WorkDir, String> {
         let shown = path.display();
         check_ancestors(path, None).map_err(|m| format!("folder {shown}: {m}"))?;
         let fd = nix::fcntl::open(path, DIR_FLAGS, Mode::empty()).map_err(|e| match e {
@@ -68,7 +69,7 @@ impl WorkDir {
             e => format!("folder {shown}: {}", e.desc()),
         })?;
         let st = fstat(&fd).map_err(|e| format!("folder {shown}: {}", e.desc()))?;
-        if !trusted_owner(st.st_uid) {
+        if !trusted_owner(st.st_uid, lane) {
             return Err(format!("folder {shown} is owned by uid {}", st.st_uid));
         }
         if st.st_mode & 0o022 != 0 {

@@ -13,7 +13,7 @@ fn private_dir() -> tempfile::TempDir {
 #[test]
 fn files_are_opened_relative_to_the_folder_and_never_through_links() {
     let d = private_dir();
-    let w = WorkDir::open(d.path()).unwrap();
+    let w = WorkDir::open(d.path(), None).unwrap();
     let mut f = w
         .open_file("log", Access::Append, Some(0o640))
         .unwrap()
@@ -52,7 +52,7 @@ fn files_are_opened_relative_to_the_folder_and_never_through_links() {
 #[test]
 fn create_new_is_exclusive_and_private_dirs_are_removed() {
     let d = private_dir();
-    let w = WorkDir::open(d.path()).unwrap();
+    let w = WorkDir::open(d.path(), None).unwrap();
     w.create_new("t", 0o600).unwrap();
     assert!(w.create_new("t", 0o600).is_err());
     let p = w.make_private_dir("helper-1").unwrap();
@@ -61,7 +61,7 @@ fn create_new_is_exclusive_and_private_dirs_are_removed() {
     assert!(!d.path().join("helper-1").exists());
     let link = d.path().join("dirlink");
     std::os::unix::fs::symlink(d.path(), &link).unwrap();
-    assert!(WorkDir::open(&link).unwrap_err().contains("symlink"));
+    assert!(WorkDir::open(&link, None).unwrap_err().contains("symlink"));
 }
 
 #[test]
@@ -70,9 +70,9 @@ fn open_folders_are_refused() {
     let open = d.path().join("open");
     std::fs::create_dir(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-    assert!(WorkDir::open(&open).unwrap_err().contains("writable"));
+    assert!(WorkDir::open(&open, None).unwrap_err().contains("writable"));
     let inner = open.join("inner");
     std::fs::create_dir(&inner).unwrap();
     std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
-    assert!(WorkDir::open(&inner).unwrap_err().contains("writable"));
+    assert!(WorkDir::open(&inner, None).unwrap_err().contains("writable"));
 }

@@ -13,19 +13,12 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::unistd::{geteuid, getuid};
 
-/// The lane user's uid (`lane.user`), once the config named one: files it
-/// owns are trusted like the running user's, so root (attended use,
-/// `check-config`) can use the host's AppRole files, log and lock.
-static LANE_UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-
-/// Records the lane user (first call wins; set once at config load).
-pub fn trust_lane_user(uid: u32) {
-    let _ = LANE_UID.set(uid);
-}
-
-/// root, the running user, or the configured lane user.
-pub(crate) fn trusted_owner(uid: u32) -> bool {
-    uid == 0 || uid == geteuid().as_raw() || LANE_UID.get() == Some(&uid)
+/// root, the running user, or `lane` (the config's lane user, whose files
+/// root — attended use, `check-config` — trusts like its own: the host's
+/// AppRole files, log and lock are the lane user's). The lane user comes
+/// from the config value, never from process-wide state.
+pub(crate) fn trusted_owner(uid: u32, lane: Option<u32>) -> bool {
+    uid == 0 || uid == geteuid().as_raw() || lane == Some(uid)
 }
 
 /// Who may own a trusted file.
@@ -48,6 +41,8 @@ pub struct Rule {
     pub forbidden_mode: u32,
     pub max_size: u64,
     pub check_parent: bool,
+    /// The lane user, trusted as an owner with [`Owners::RootOrSelf`].
+    pub lane: Option<u32>,
 }
 
 impl Rule {
@@ -57,6 +52,7 @@ impl Rule {
         forbidden_mode: 0o022,
         max_size: 1 << 20,
         check_parent: true,
+        lane: None,
     };
     pub const SECRET: Rule = Rule {
         what: "secret file",
@@ -65,6 +61,7 @@ impl Rule {
         forbidden_mode: 0o177,
         max_size: 64 << 10,
         check_parent: true,
+        lane: None,
     };
     pub const ATTENDED_KEY: Rule = Rule {
         what: "key file",
@@ -74,10 +71,17 @@ impl Rule {
         // Root removes the file after the run: no folder above it may be
         // someone else's to swap.
         check_parent: true,
+        lane: None,
     };
 
     pub fn named(mut self, what: &'static str) -> Rule {
         self.what = what;
+        self
+    }
+
+    /// Trusts files the lane user owns too (`RootOrSelf` rules).
+    pub fn trusting(mut self, lane: Option<u32>) -> Rule {
+        self.lane = lane;
         self
     }
 }
@@ -132,7 +136,7 @@ fn check_meta(meta: &std::fs::Metadata, rule: Rule) -> Result<(), String> {
     }
     let uid = meta.uid();
     let owner_ok = match rule.owners {
-        Owners::RootOrSelf => trusted_owner(uid),
+        Owners::RootOrSelf => trusted_owner(uid, rule.lane),
         Owners::Caller => uid == getuid().as_raw(),
     };
     if !owner_ok {

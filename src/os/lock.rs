@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn second_holder_is_busy() {
         let d = tempfile::tempdir().unwrap();
-        let w = WorkDir::open(d.path()).unwrap();
+        let w = WorkDir::open(d.path(), None).unwrap();
         let first = RunLock::acquire(&w, "run.lock", Duration::from_millis(10), None).unwrap();
         let second = RunLock::acquire(&w, "run.lock", Duration::from_millis(100), None);
         assert_eq!(second.err(), Some(Error::Busy));

@@ -98,6 +98,7 @@ pub(crate) fn recorded(
     work: impl FnOnce(&mut Evidence) -> Outcome,
 ) -> Finished {
     let audit = AuditLog::new(&cfg.audit_path)
+        .trusting(cfg.lane_uid())
         .waiting(cfg.lock_wait, signals)
         .anchored_to(cfg.audit_syslog.clone())
         .with_seq_mark(&cfg.state_dir);

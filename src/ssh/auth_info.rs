@@ -18,6 +18,7 @@ const AUTH_INFO_RULE: Rule = Rule {
     // sshd writes it into /tmp (sticky, world-writable): owner, mode and
     // O_NOFOLLOW on the file itself are what protect it.
     check_parent: false,
+    lane: None,
 };
 
 /// Reads the one certificate the session was authenticated with.

@@ -55,7 +55,7 @@ impl OpenBao {
         let rt = crate::http::runtime()?;
         let http = {
             let _in_runtime = rt.enter();
-            crate::http::client(ca, cfg.timeout).map_err(Error::Config)?
+            crate::http::client(ca, cfg.timeout, cfg.lane_uid).map_err(Error::Config)?
         };
         let url = reqwest::Url::parse(&addr)
             .map_err(|_| Error::Config("openbao.addr does not parse".into()))?;
@@ -139,10 +139,10 @@ impl OpenBao {
                 role_id_file,
                 secret_id_file,
             } => {
-                let role_id = read_secret_file(&role_id_file, Rule::SECRET.named("role_id file"))
+                let role_id = read_secret_file(&role_id_file, Rule::SECRET.named("role_id file").trusting(self.cfg.lane_uid))
                     .map_err(Error::OpenbaoTokenFile)?;
                 let secret_id =
-                    read_secret_file(&secret_id_file, Rule::SECRET.named("secret_id file"))
+                    read_secret_file(&secret_id_file, Rule::SECRET.named("secret_id file").trusting(self.cfg.lane_uid))
                         .map_err(Error::OpenbaoTokenFile)?;
                 // Login is not retried on server errors: a secret_id with a
                 // use limit must not be spent twice.
@@ -166,7 +166,7 @@ impl OpenBao {
                 Secret::new(auth.client_token)
             }
             OpenbaoAuth::TokenFile(path) => {
-                read_secret_file(&path, Rule::SECRET.named("token file"))
+                read_secret_file(&path, Rule::SECRET.named("token file").trusting(self.cfg.lane_uid))
                     .map_err(Error::OpenbaoTokenFile)?
             }
         };
