@@ -7,3 +7,7 @@ bash tests/setup.sh
 export OW_BAO="$PWD/.venv/bin/bao"
 cargo build --locked --bins
 cargo test --locked -- --test-threads="${OW_TEST_THREADS:-2}"
+# The hermetic tier once more as an unprivileged user: it must need no root.
+it=$(cargo test --locked --test it --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json, sys; print(*[j["executable"] for j in map(json.loads, sys.stdin) if j.get("executable")])')
+su nobody -s /bin/sh -c "cd '$PWD' && '$it' hermetic"

@@ -10,7 +10,7 @@
 
 pub use super::report::{KeyReport, KeyStatus};
 use crate::error::Error;
-use crate::interhub::{key_prefix, KeyApi, NewKey};
+use crate::interhub::{key_prefix, KeyApi, Lifecycle, NewKey};
 use crate::secret::Secret;
 use crate::store::openbao::OpenBao;
 use crate::store::{KeyRecord, Provenance, Stored, StoredKey};
@@ -288,7 +288,7 @@ fn sweep(
 ) -> Result<(), Error> {
     let keep_prefix = key_prefix(keep.expose());
     for k in api.list_keys(consumer_id)? {
-        if k.status != "active" || k.prefix == keep_prefix {
+        if k.status != Lifecycle::Active || k.prefix == keep_prefix {
             continue;
         }
         if plan {

@@ -58,7 +58,11 @@ impl KeyApi for FakeHub {
             .map(|k| KeyInfo {
                 id: k.0.clone(),
                 prefix: k.1.clone(),
-                status: if k.3 { "active" } else { "revoked" }.into(),
+                status: if k.3 {
+                    Lifecycle::Active
+                } else {
+                    Lifecycle::Revoked
+                },
             })
             .collect())
     }

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::interhub::client::{Client, Registry};
-use crate::interhub::{Created, KeyApi, NewWidget};
+use crate::interhub::{Created, KeyApi, Lifecycle, NewWidget};
 use crate::os::signals::Signals;
 use crate::secret::Secret;
 use crate::store::Provenance;
@@ -36,13 +36,13 @@ pub fn gate(client: &Client, steps: &mut Steps) -> Result<(), Error> {
     let t = Instant::now();
     let r = (|| {
         let h = client.health()?;
-        if h["status"] != "ok" {
+        if h.status != "ok" {
             return Err(Error::InterhubProtocol(format!(
-                "health says {}",
-                crate::text::escape_untrusted(&h["status"].to_string(), 40)
+                "health says {:?}",
+                crate::text::escape_untrusted(&h.status, 40)
             )));
         }
-        let version = h["apiVersion"].as_str().unwrap_or("");
+        let version = h.api_version.as_str();
         if !version.starts_with("2.") {
             return Err(Error::InterhubProtocol(format!(
                 "API version {:?} is not 2.x",
@@ -90,7 +90,7 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         };
         if let Some(m) = list
             .iter()
-            .find(|m| m.digest == seeds.digest && m.status == "active")
+            .find(|m| m.digest == seeds.digest && m.status == Lifecycle::Active)
         {
             return Ok((Status::Reused, Some(m.id.clone()), ()));
         }
@@ -323,9 +323,9 @@ pub fn validate(
     let keys_in = |r: Registry| -> Result<Vec<String>, Error> {
         Ok(client
             .registry(r)?
-            .iter()
-            .filter(|i| i["owner"] == seeds.hub.as_str())
-            .filter_map(|i| i["key"].as_str().map(String::from))
+            .into_iter()
+            .filter(|i| i.owner.as_deref() == Some(seeds.hub.as_str()))
+            .filter_map(|i| i.key)
             .collect())
     };
     let missing = |want: &[String], have: &[String]| -> Vec<String> {
@@ -338,9 +338,9 @@ pub fn validate(
         &keys_in(Registry::AnnotationCategories)?,
     );
     let in_registry = client.registry(Registry::HubRegistry)?.iter().any(|h| {
-        h["slug"] == seeds.hub.as_str()
-            && h["status"] == "active"
-            && h["manifestDigest"] == seeds.digest.as_str()
+        h.slug.as_deref() == Some(seeds.hub.as_str())
+            && h.status == Some(Lifecycle::Active)
+            && h.manifest_digest.as_deref() == Some(seeds.digest.as_str())
     });
     let stored = store.read_runtime_key()?;
     let consumer = consumer_id

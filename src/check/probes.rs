@@ -64,11 +64,11 @@ pub fn online(cfg: &config::Config) -> Vec<Check> {
             .and_then(|c| c.health())
             .map_err(|e| e.to_string())
             .and_then(|h| {
-                if h["status"] == "ok" {
+                if h.status == "ok" {
                     Ok(format!(
                         "{} answers (API {})",
                         i.base_url,
-                        crate::text::escape_untrusted(h["apiVersion"].as_str().unwrap_or("?"), 20)
+                        crate::text::escape_untrusted(&h.api_version, 20)
                     ))
                 } else {
                     Err(format!("{} health is not ok", i.base_url))

@@ -145,4 +145,3 @@ pub enum AuditCmd {
         file: Option<PathBuf>,
     },
 }
-

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde_json::json;
 
-pub use args::{AuditCmd, Cli, Command, SeedFiles, SeedsCmd};
 use crate::audit::{self, AuditLog, ShowFilter};
 use crate::config;
 use crate::error::{exit, Error};
 use crate::evidence::RunMode;
+pub use args::{AuditCmd, Cli, Command, SeedFiles, SeedsCmd};
 
 /// Parses the arguments and runs; returns the process exit code. A panic
 /// (a bug) still ends in one evidence document and exit 70; its message is
@@ -298,4 +298,3 @@ mod help_tests {
         assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }
-

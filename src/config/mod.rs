@@ -220,7 +220,9 @@ fn validate(raw: raw::RawConfig) -> Result<Config, Problems> {
     let (state_dir, lock_wait) = sections::state(&mut p, &raw.state);
     let lane_uid = lane_user.as_ref().map(|u| u.uid);
     let openbao = raw.openbao.map(|o| sections::openbao(&mut p, o, lane_uid));
-    let interhub = raw.interhub.map(|i| sections::interhub(&mut p, i, lane_uid));
+    let interhub = raw
+        .interhub
+        .map(|i| sections::interhub(&mut p, i, lane_uid));
     let runner = sections::runner(&mut p, raw.runner);
     match lane {
         Some(lane) if p.0.is_empty() => Ok(Config {

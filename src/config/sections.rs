@@ -16,14 +16,12 @@ use crate::policy::glob::KeyIdPattern;
 pub(super) fn lane(p: &mut Problems, l: raw::RawLane) -> (Option<LaneUser>, Option<CertPolicy>) {
     let lane_user = match &l.user {
         Some(name) => match nix::unistd::User::from_name(name) {
-            Ok(Some(u)) => {
-                Some(LaneUser {
-                    name: name.clone(),
-                    uid: u.uid.as_raw(),
-                    gid: u.gid.as_raw(),
-                    shell: u.shell,
-                })
-            }
+            Ok(Some(u)) => Some(LaneUser {
+                name: name.clone(),
+                uid: u.uid.as_raw(),
+                gid: u.gid.as_raw(),
+                shell: u.shell,
+            }),
             _ => {
                 p.add("lane.user", format!("no such user {name:?}"));
                 None
@@ -150,7 +148,11 @@ pub(super) fn state(p: &mut Problems, s: &raw::RawState) -> (PathBuf, Duration) 
 }
 
 /// `[openbao]`: where, how to log in, and the two KV locations.
-pub(super) fn openbao(p: &mut Problems, o: raw::RawOpenbao, lane_uid: Option<u32>) -> OpenbaoConfig {
+pub(super) fn openbao(
+    p: &mut Problems,
+    o: raw::RawOpenbao,
+    lane_uid: Option<u32>,
+) -> OpenbaoConfig {
     check_url(p, "openbao.addr", &o.addr);
     let ca_bundle = o
         .ca_bundle

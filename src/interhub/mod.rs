@@ -12,12 +12,46 @@ pub struct Hub {
     pub id: String,
 }
 
+/// `GET /api/v2/health`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Health {
+    pub status: String,
+    #[serde(rename = "apiVersion", default)]
+    pub api_version: String,
+}
+
+/// An entry of a public registry (types and categories carry `key` and
+/// `owner`; hub-registry carries `slug`, `status` and `manifestDigest`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RegistryEntry {
+    pub key: Option<String>,
+    pub owner: Option<String>,
+    pub slug: Option<String>,
+    pub status: Option<Lifecycle>,
+    #[serde(rename = "manifestDigest")]
+    pub manifest_digest: Option<String>,
+}
+
+/// A manifest's, registry entry's or key's state, as the contract names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    Active,
+    Draft,
+    Superseded,
+    Revoked,
+    /// Anything the contract does not name (never treated as active).
+    #[serde(other)]
+    Other,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
     pub id: String,
     #[serde(default)]
     pub digest: String,
-    pub status: String,
+    pub status: Lifecycle,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,7 +65,7 @@ pub struct Consumer {
 pub struct KeyInfo {
     pub id: String,
     pub prefix: String,
-    pub status: String,
+    pub status: Lifecycle,
 }
 
 /// A key as created: the only moment Inter-Hub shows the secret.

@@ -74,5 +74,7 @@ fn open_folders_are_refused() {
     let inner = open.join("inner");
     std::fs::create_dir(&inner).unwrap();
     std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
-    assert!(WorkDir::open(&inner, None).unwrap_err().contains("writable"));
+    assert!(WorkDir::open(&inner, None)
+        .unwrap_err()
+        .contains("writable"));
 }

@@ -126,7 +126,7 @@ fn the_gate_through_real_sshd() {
     let doc = evidence(&out);
     assert_schema(&doc);
     assert_eq!(doc["command"], "bootstrap --plan");
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(78));
 
     // An expired certificate never reaches ops-warden: sshd refuses it.
     let before = std::fs::read_to_string(&host.audit)

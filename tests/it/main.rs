@@ -1,7 +1,8 @@
 //! The integration tests, one binary (the shared helpers in `common` are
 //! compiled once). Most need root: they start sshd, OpenBao, PostgreSQL and
 //! the Inter-Hub simulator on loopback (`bash tests/run.sh` installs them).
-//! The hermetic tier needs none of that: `tests/cmd/` (`cargo test --test cmd`).
+//! The hermetic tier (`hermetic`: the CLI cases in `tests/cmd/*.toml`) needs
+//! none of that and runs as any user: `cargo test --test it hermetic`.
 
 mod common;
 
@@ -12,6 +13,7 @@ mod cli;
 mod docs;
 mod fuzz_corpus;
 mod gate_sshd;
+mod hermetic;
 mod lane_e2e;
 mod openbao_custody;
 mod package;

@@ -128,7 +128,7 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let text = String::from_utf8(out.stdout).unwrap();
-        serde_json::from_str(text.trim()).unwrap_or(Value::Null)
+        serde_json::from_str(text.trim()).expect("psql prints one JSON value")
     }
 }
 

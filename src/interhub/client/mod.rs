@@ -66,7 +66,8 @@ impl Client {
         let rt = crate::http::runtime()?;
         let http = {
             let _in_runtime = rt.enter();
-            crate::http::client(cfg.ca_bundle.as_deref(), cfg.timeout, cfg.lane_uid).map_err(Error::Config)?
+            crate::http::client(cfg.ca_bundle.as_deref(), cfg.timeout, cfg.lane_uid)
+                .map_err(Error::Config)?
         };
         let client = Client {
             rt,

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use super::{Auth, Body, Client};
 use crate::error::Error;
 use crate::interhub::{
-    Consumer, Created, Hub, KeyApi, KeyInfo, Manifest, NewKey, NewWidget, Widget,
+    Consumer, Created, Health, Hub, KeyApi, KeyInfo, Manifest, NewKey, NewWidget, RegistryEntry,
+    Widget,
 };
 use crate::secret::Secret;
 
@@ -15,14 +16,14 @@ impl Client {
     // ---- public ----
 
     /// `GET /api/v2/health`
-    pub fn health(&self) -> Result<Value, Error> {
+    pub fn health(&self) -> Result<Health, Error> {
         let p = "/api/v2/health";
         let a = self.call(Method::GET, p, Auth::None, Body::Empty, None, true)?;
-        Ok(self.expect(a, p, &[200])?.body)
+        Self::parse(self.expect(a, p, &[200])?.body, p)
     }
 
     /// `GET /api/v2/{widget-types|event-types|annotation-categories|hub-registry}`
-    pub fn registry(&self, which: Registry) -> Result<Vec<Value>, Error> {
+    pub fn registry(&self, which: Registry) -> Result<Vec<RegistryEntry>, Error> {
         let p = format!("/api/v2/{}", which.route());
         let a = self.call(Method::GET, &p, Auth::None, Body::Empty, None, true)?;
         Self::items(self.expect(a, &p, &[200])?, &p)

@@ -139,11 +139,20 @@ impl OpenBao {
                 role_id_file,
                 secret_id_file,
             } => {
-                let role_id = read_secret_file(&role_id_file, Rule::SECRET.named("role_id file").trusting(self.cfg.lane_uid))
-                    .map_err(Error::OpenbaoTokenFile)?;
-                let secret_id =
-                    read_secret_file(&secret_id_file, Rule::SECRET.named("secret_id file").trusting(self.cfg.lane_uid))
-                        .map_err(Error::OpenbaoTokenFile)?;
+                let role_id = read_secret_file(
+                    &role_id_file,
+                    Rule::SECRET
+                        .named("role_id file")
+                        .trusting(self.cfg.lane_uid),
+                )
+                .map_err(Error::OpenbaoTokenFile)?;
+                let secret_id = read_secret_file(
+                    &secret_id_file,
+                    Rule::SECRET
+                        .named("secret_id file")
+                        .trusting(self.cfg.lane_uid),
+                )
+                .map_err(Error::OpenbaoTokenFile)?;
                 // Login is not retried on server errors: a secret_id with a
                 // use limit must not be spent twice.
                 let auth = self
@@ -165,10 +174,11 @@ impl OpenBao {
                 self.owns_token = true;
                 Secret::new(auth.client_token)
             }
-            OpenbaoAuth::TokenFile(path) => {
-                read_secret_file(&path, Rule::SECRET.named("token file").trusting(self.cfg.lane_uid))
-                    .map_err(Error::OpenbaoTokenFile)?
-            }
+            OpenbaoAuth::TokenFile(path) => read_secret_file(
+                &path,
+                Rule::SECRET.named("token file").trusting(self.cfg.lane_uid),
+            )
+            .map_err(Error::OpenbaoTokenFile)?,
         };
         self.vault.set_token(token.expose());
         if !self.owns_token {

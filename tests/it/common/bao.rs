@@ -201,7 +201,8 @@ impl Bao {
     /// Accessors of live tokens whose display name mentions `name`.
     pub fn live_tokens_named(&self, name: &str) -> usize {
         let list = self.bao(&["list", "-format=json", "auth/token/accessors"]);
-        let accessors: Vec<String> = serde_json::from_slice(&list.stdout).unwrap_or_default();
+        let accessors: Vec<String> = serde_json::from_slice(&list.stdout)
+            .expect("bao list auth/token/accessors prints a JSON list (the root token's at least)");
         accessors
             .iter()
             .filter(|a| {

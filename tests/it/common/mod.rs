@@ -52,7 +52,8 @@ impl Fixture {
         let base = if is_root() {
             PathBuf::from("/var/lib/ops-warden-test")
         } else {
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            // Any user: a folder of its own in the (sticky) temp folder.
+            std::env::temp_dir().join(format!("ops-warden-test-{}", nix::unistd::geteuid()))
         };
         let dir = base.join(format!(
             "{name}-{}-{}",

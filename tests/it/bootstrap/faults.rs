@@ -1,0 +1,116 @@
+//! Inter-Hub faults and races: retries, a failed step the next run completes, two hosts at once.
+
+use crate::common::lab::{Lab, LabOptions};
+use crate::common::{assert_schema, evidence};
+use serde_json::json;
+
+#[test]
+fn transient_faults_in_widgets_are_retried() {
+    let lab = Lab::start("boot-retry");
+    lab.sim.fault(json!({"method": "PUT", "path": "/api/v2/hubs/ops-hub/widgets/", "status": 503, "count": 2}));
+    lab.sim.fault(json!({"method": "PUT", "path": "/api/v2/hubs/ops-hub/widgets/deployments", "status": 429, "retry_after": 1, "count": 1}));
+    let out = lab.run("bootstrap");
+    let doc = evidence(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert!(doc["result"]["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["status"] == "created"));
+    let puts = lab
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "PUT")
+        .count();
+    assert_eq!(puts, 5 + 3, "each injected fault was retried once");
+    lab.assert_one_live_stored_key();
+}
+
+#[test]
+fn a_fault_on_any_step_leaves_a_state_the_next_run_completes() {
+    let cases = [
+        json!({"method": "POST", "path": "/api/v2/admin/hubs", "status": 500, "count": 50}),
+        json!({"method": "POST", "path": "/api/v2/admin/hubs/ops-hub/manifests/", "status": 502, "count": 50}),
+        json!({"method": "POST", "path": "/api/v2/admin/api-consumers", "status": 503, "count": 50}),
+        // The key is made but its answer is lost: a live key nobody holds.
+        json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "status": 500, "count": 1, "after": true}),
+        json!({"method": "PUT", "path": "/api/v2/hubs/ops-hub/widgets/gitea-status", "status": 500, "count": 50}),
+        json!({"method": "POST", "path": "/api/v2/hubs/ops-hub/events", "status": 500, "count": 50}),
+        json!({"method": "POST", "path": "/api/v2/token", "status": 500, "count": 50}),
+    ];
+    for (i, fault) in cases.iter().enumerate() {
+        // A fresh host and hub each time, so the faulted step is really reached.
+        let lab = Lab::start(&format!("boot-fault-{i}"));
+        lab.sim.fault(fault.clone());
+        let out = lab.run("bootstrap");
+        let doc = evidence(&out);
+        assert_eq!(out.status.code(), Some(69), "case {i} should fail: {doc:#}");
+        assert_schema(&doc);
+        lab.sim.clear_faults();
+        let out = lab.run("bootstrap");
+        let doc = evidence(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "case {i}: the next run completes: {doc:#}"
+        );
+        lab.assert_one_live_stored_key();
+        if i == 3 {
+            assert_eq!(
+                doc["result"]["runtime_key"]["revoked"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                1,
+                "the unrecorded key was revoked: {doc:#}"
+            );
+        }
+    }
+}
+
+#[test]
+fn two_hosts_racing_end_with_one_live_stored_key() {
+    let lab = Lab::start("boot-race");
+    let other = lab.write_config(
+        "host-b.toml",
+        &LabOptions {
+            state: Some("state-b".into()),
+            ..Default::default()
+        },
+    );
+    // Slow key creation so both hosts are inside the critical section together.
+    lab.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 1500, "count": 2}));
+    // Both must find the consumer first: create it with one run of --plan? No: run a bootstrap
+    // that stops before the key, so both racers start at the key step.
+    lab.sim
+        .fault(json!({"method": "POST", "path": "/api/v2/token", "status": 500, "count": 0}));
+    let a = lab
+        .force_command(&lab.config, "bootstrap --skip-event")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = lab
+        .force_command(&other, "bootstrap --skip-event")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let (da, db) = (evidence(&a), evidence(&b));
+    let ok = [&a, &b]
+        .iter()
+        .filter(|o| o.status.code() == Some(0))
+        .count();
+    assert!(ok >= 1, "{da:#}\n{db:#}");
+    lab.assert_one_live_stored_key();
+    let rks = [&da["result"]["runtime_key"], &db["result"]["runtime_key"]];
+    let created = rks.iter().filter(|r| r["status"] == "created").count();
+    assert!(created <= 1, "at most one key stays created: {rks:?}");
+    // A final run on either host reuses that key.
+    let again = lab.run("bootstrap --skip-event");
+    assert_eq!(
+        evidence(&again)["result"]["runtime_key"]["status"],
+        "reused"
+    );
+    lab.assert_one_live_stored_key();
+}
