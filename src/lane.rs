@@ -9,9 +9,7 @@ use crate::bootstrap::helper::{self, HelperSpec, PrivateDir};
 use crate::bootstrap::runtime_key;
 use crate::bootstrap::seeds::{self, Seeds};
 use crate::bootstrap::steps::{self, Ctx};
-use crate::bootstrap::{
-    HelperReport, KeyStatus, OpenbaoReport, Options, Report, RunnerKind, Steps,
-};
+use crate::bootstrap::{HelperReport, OpenbaoReport, Options, Report, RunnerKind, Steps};
 use crate::config::{Config, InterhubConfig, Runner, Services};
 use crate::error::Error;
 use crate::evidence::{RunInfo, VerbResult};
@@ -230,39 +228,42 @@ fn run_helper(
         existing.as_ref().map(|k| &k.key),
         signals,
     )?;
+    drop(existing);
     report.helper = Some(HelperReport {
         exit_code: out.exit_code,
         output: out.contract,
         output_sha256: out.output_sha256,
         output_bytes: out.output_bytes,
     });
-    let mut adopted = Ok(());
-    if let Some((key, _prefix)) = out.new_key {
-        let client = Client::new(ih, Some(op_key))?;
-        let consumer = match out.consumer_id.clone() {
-            Some(c) => c,
-            None => client
-                .list_consumers(&ih.hub)?
-                .into_iter()
-                .find(|c| c.name == ih.consumer)
-                .map(|c| c.id)
-                .ok_or_else(|| {
-                    Error::RuntimeKeyOrphaned(
-                        "the helper made a key but its consumer is unknown".into(),
-                    )
-                })?,
-        };
-        adopted = runtime_key::adopt(bao, &client, &consumer, key, who, &mut report.runtime_key)
-            .map(drop);
-    } else if let Some(k) = &existing {
-        report.runtime_key.status = Some(KeyStatus::Reused);
-        report.runtime_key.prefix = Some(crate::interhub::key_prefix(k.key.expose()));
-        report.runtime_key.kv_version = Some(k.version);
-    }
+    // Whatever the helper did, the key it may have made is stored or
+    // revoked, and every active key that is not the stored one is swept.
+    let client = Client::new(ih, Some(op_key))?;
+    let consumer = match out.consumer_id.clone() {
+        Some(c) => Some(c),
+        None => client
+            .list_consumers(&ih.hub)?
+            .into_iter()
+            .find(|c| c.name == ih.consumer)
+            .map(|c| c.id),
+    };
+    let custody = match (out.new_key, &consumer) {
+        (Some((key, _)), Some(c)) => {
+            runtime_key::adopt(bao, &client, c, key, who, &mut report.runtime_key).map(drop)
+        }
+        (Some(_), None) => Err(Error::RuntimeKeyOrphaned(
+            "the helper made a key but its consumer is unknown".into(),
+        )),
+        // No new key: a run is ok only if a stored key exists and mints a token.
+        (None, Some(c)) => runtime_key::prove_stored(bao, &client, c, &mut report.runtime_key),
+        (None, None) => Err(Error::HelperFailed(
+            "the helper left no consumer and no key".into(),
+        )),
+    };
     drop(dir);
-    adopted?;
-    match out.failure {
-        Some(e) => Err(e),
-        None => Ok(()),
+    match (custody, out.failure) {
+        // A key neither stored nor revoked outranks everything.
+        (Err(e @ (Error::RuntimeKeyOrphaned(_) | Error::RuntimeKeyMaybeCreated(_))), _) => Err(e),
+        (_, Some(helper_failed)) => Err(helper_failed),
+        (custody, None) => custody,
     }
 }

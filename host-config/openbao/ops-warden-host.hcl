@@ -14,9 +14,15 @@ path "secret/data/platform/operators/ops-hub/runtime" {
   capabilities = ["create", "read", "update"]
 }
 
-# Custom metadata on the runtime key (run id, host, certificate key id), and
 # read: a path whose latest version holds no key (after `bao kv delete`) is
 # reused at its current version instead of failing every run.
+# update: each stored version gets custom metadata naming the run, the host
+# and the certificate key id that stored it, so an auditor reading OpenBao
+# alone can tell who wrote the live key. The price: update here also lets the
+# host change this path's max_versions and cas_required (ops-warden never
+# does; every write it makes carries cas regardless). Where that is not
+# acceptable, apply ops-warden-host.least.hcl instead: ops-warden then skips
+# the custom metadata and says so in the evidence (openbao.notes).
 path "secret/metadata/platform/operators/ops-hub/runtime" {
   capabilities = ["read", "update"]
 }

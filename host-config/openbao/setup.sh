@@ -19,6 +19,10 @@
 #                         plain secret_id never exists on disk. Without it:
 #                         OUT_DIR/secret_id (0600) for ops-warden's own login.
 #
+#   HOST_POLICY           "least" applies ops-warden-host.least.hcl (metadata
+#                         read-only: no custom metadata); default: the
+#                         shipped ops-warden-host.hcl.
+#
 # Objects: policy ops-warden-host (ops-warden-host.hcl), AppRole
 # ops-warden-host, SSH engine at ssh-client-signer/ with its CA and the role
 # interhub-bootstrap (ssh-role-interhub-bootstrap.json), policy
@@ -30,7 +34,12 @@ BAO="${BAO:-bao}"
 : "${HOST_CIDRS:?set HOST_CIDRS: the host addresses (CIDRs) the AppRole may be used from}"
 export BAO_ADDR BAO_TOKEN
 
-"$BAO" policy write ops-warden-host "$here/ops-warden-host.hcl" >/dev/null
+case "${HOST_POLICY:-}" in
+  "") host_policy="$here/ops-warden-host.hcl" ;;
+  least) host_policy="$here/ops-warden-host.least.hcl" ;;
+  *) echo "HOST_POLICY: use least, or leave it unset" >&2; exit 64 ;;
+esac
+"$BAO" policy write ops-warden-host "$host_policy" >/dev/null
 "$BAO" policy write ops-ssh-wrapper "$here/ops-ssh-wrapper.hcl" >/dev/null
 
 # (Listings are read whole before matching: with pipefail, `grep -q` closing

@@ -19,7 +19,7 @@ use super::{HelperContract, HelperObject};
 use crate::error::Error;
 use crate::os::dir::WorkDir;
 use crate::os::signals::Signals;
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 
 const MAX_OUTPUT: usize = 1 << 20;
 
@@ -197,9 +197,12 @@ pub fn run(
     let stdout = out_t.recv_timeout(PIPE_GRACE).unwrap_or_default();
     let stderr = err_t.recv_timeout(PIPE_GRACE).unwrap_or_default();
 
-    let mut secrets = vec![operator_key];
+    // Everything the helper printed is scrubbed of every secret it was
+    // given or made (in any form, in part) and of anything key-shaped.
+    let mut redactor = Redactor::new();
+    redactor.learn(operator_key);
     if let Some(k) = runtime_key {
-        secrets.push(k);
+        redactor.learn(k);
     }
     let parsed: Option<Value> = serde_json::from_slice(&stdout).ok();
     // The key file it reported (only inside our private folder), or else any
@@ -220,15 +223,9 @@ pub fn run(
         None => find_left_key(dir),
     };
     if let Some((k, _)) = &new_key {
-        secrets.push(k);
+        redactor.learn(k);
     }
-    let scrub = |text: &str| {
-        let mut t = text.to_string();
-        for s in &secrets {
-            t = t.replace(s.expose(), "[redacted]");
-        }
-        crate::text::escape_untrusted(&t, 2000)
-    };
+    let scrub = |text: &str| crate::text::escape_untrusted(&redactor.scrub(text), 2000);
     let consumer_id = parsed
         .as_ref()
         .and_then(|v| v.pointer("/consumer/id"))

@@ -118,6 +118,8 @@ impl KeyStatus {
 pub struct KeyReport {
     pub status: Option<KeyStatus>,
     pub prefix: Option<String>,
+    /// After a rotation: the replaced key's prefix (revoked by this run).
+    pub previous_prefix: Option<String>,
     pub key_id: Option<String>,
     pub openbao_path: String,
     pub kv_version: Option<u64>,

@@ -60,6 +60,11 @@ pub struct KeyRequest<'a> {
 
 /// Ensures exactly one live, stored runtime key; returns an access token
 /// minted with it (`None` in plan mode when no key exists yet).
+///
+/// A stored key that works is reused, unless `rotate`: then a new key is
+/// created, stored with check-and-set on the current version, proven, and
+/// the old one revoked. A stored key that no longer works fails the run
+/// unless `rotate`.
 pub fn ensure(
     store: &dyn RuntimeStore,
     api: &dyn KeyApi,
@@ -68,7 +73,7 @@ pub fn ensure(
 ) -> Result<Option<Secret>, Error> {
     let stored = store.read_runtime_key()?;
     let mut cas = 0;
-    let mut rotating = false;
+    let mut previous = None;
     match (&stored, &req.supplied) {
         (Some(s), Some(sup)) if !s.key.same_as(sup) => {
             return Err(Error::RuntimeKeyInvalid(
@@ -86,7 +91,7 @@ pub fn ensure(
         report.kv_version = stored.as_ref().map(|s| s.version);
         report.key_id = stored.as_ref().and_then(|s| s.key_id.clone());
         match api.token(req.consumer_id, key) {
-            Ok(token) => {
+            Ok(token) if !req.rotate => {
                 if stored.is_none() && !req.plan {
                     // A supplied key that works but was never recorded: record it.
                     match store.store_runtime_key(
@@ -103,8 +108,17 @@ pub fn ensure(
                     }
                 }
                 report.status = Some(KeyStatus::Reused);
-                sweep(api, req.consumer_id, key, req.plan, report)?;
+                sweep(store, api, req.consumer_id, req.plan, report)?;
                 return Ok(Some(token));
+            }
+            // A key that still works is rotated on request (it may have leaked).
+            Ok(_) if req.plan => {
+                report.status = Some(KeyStatus::WouldRotate);
+                return Ok(None);
+            }
+            Ok(_) => {
+                previous = report.prefix.clone();
+                cas = version;
             }
             Err(Error::RuntimeKeyInvalid(m)) if req.rotate || req.plan => {
                 if req.plan {
@@ -119,7 +133,7 @@ pub fn ensure(
                         Err(Error::RuntimeKeyInvalid(m))
                     };
                 }
-                rotating = true;
+                previous = report.prefix.clone();
                 cas = version;
             }
             Err(Error::RuntimeKeyInvalid(m)) => {
@@ -142,22 +156,76 @@ pub fn ensure(
         cas = store.slot_version()?;
     }
     // ---- critical section: from here the key exists only in our memory ----
-    let new = api.create_key(req.consumer_id)?;
+    let new = match api.create_key(req.consumer_id) {
+        Ok(k) => k,
+        // Refused before anything was made (a clean 4xx): nothing to sweep.
+        Err(e) if refused_before_creation(&e) => return Err(e),
+        // The key may exist with its answer lost: no live key stays unrecorded.
+        Err(e) => return Err(after_lost_create(store, api, req.consumer_id, e, report)),
+    };
     let final_key = store_or_revoke(
         store,
         api,
         req.consumer_id,
         new,
         cas,
-        rotating,
+        previous.is_some(),
         req.who,
         report,
     )?;
     // ---- end of the critical section: the live key is the stored key ----
 
     let token = api.token(req.consumer_id, &final_key)?;
-    sweep(api, req.consumer_id, &final_key, false, report)?;
+    if report.status == Some(KeyStatus::Rotated) {
+        report.previous_prefix = previous;
+    }
+    // The old key (after a rotation) and any unrecorded one go now.
+    sweep(store, api, req.consumer_id, false, report)?;
     Ok(Some(token))
+}
+
+/// Whether a failed `create_key` certainly made no key: Inter-Hub refused
+/// the request (a 4xx). A 5xx, a timeout, a reset or a malformed 201 may
+/// have made one.
+fn refused_before_creation(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::InterhubRejected(_) | Error::InterhubAuth(_) | Error::InterhubForbidden(_)
+    )
+}
+
+/// After a `create_key` whose answer was lost: every active key that is
+/// not the stored one is revoked at once. The run still fails with the
+/// create's error; if the sweep fails too, with `runtime-key-maybe-created`
+/// naming the keys that may be live and unrecorded.
+fn after_lost_create(
+    store: &dyn RuntimeStore,
+    api: &dyn KeyApi,
+    consumer_id: &str,
+    why: Error,
+    report: &mut KeyReport,
+) -> Error {
+    match sweep(store, api, consumer_id, false, report) {
+        Ok(()) => why,
+        Err(e) => {
+            let live = api
+                .list_keys(consumer_id)
+                .map(|keys| {
+                    keys.into_iter()
+                        .filter(|k| k.status == Lifecycle::Active)
+                        .map(|k| format!("{} ({})", k.id, k.prefix))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_else(|_| "unknown: the key list cannot be read".into());
+            Error::RuntimeKeyMaybeCreated(format!(
+                "key creation for consumer {consumer_id} failed ({}) and the sweep failed ({}); \
+                 active keys: {live}; revoke any that is not the stored one",
+                why.code(),
+                e.code()
+            ))
+        }
+    }
 }
 
 /// Stores a just-created key with check-and-set at `cas`, or revokes it.
@@ -264,8 +332,34 @@ pub fn adopt(
         report,
     )?;
     api.token(consumer_id, &final_key)?;
-    sweep(api, consumer_id, &final_key, false, report)?;
+    sweep(store, api, consumer_id, false, report)?;
     Ok(final_key)
+}
+
+/// The helper path when the helper made no key: the run is ok only if a
+/// stored key exists and mints a token. Unrecorded active keys are swept
+/// either way.
+pub fn prove_stored(
+    store: &dyn RuntimeStore,
+    api: &dyn KeyApi,
+    consumer_id: &str,
+    report: &mut KeyReport,
+) -> Result<(), Error> {
+    let swept = sweep(store, api, consumer_id, false, report);
+    let stored = store.read_runtime_key()?.ok_or_else(|| {
+        Error::HelperFailed("the helper finished but no runtime key is stored".into())
+    })?;
+    report.prefix = Some(key_prefix(stored.key.expose()));
+    report.key_id = stored.key_id.clone();
+    report.kv_version = Some(stored.version);
+    match api.token(consumer_id, &stored.key) {
+        Ok(_) => report.status = Some(KeyStatus::Reused),
+        Err(e) => {
+            report.status = Some(KeyStatus::Invalid);
+            return Err(e);
+        }
+    }
+    swept
 }
 
 fn record<'a>(key: &'a Secret, consumer_id: &str, key_id: Option<&str>) -> KeyRecord<'a> {
@@ -277,18 +371,22 @@ fn record<'a>(key: &'a Secret, consumer_id: &str, key_id: Option<&str>) -> KeyRe
     }
 }
 
-/// Revokes every other active key of the consumer (unrecorded live keys,
-/// a rotated-out key). In plan mode only reports them.
+/// Revokes every active key of the consumer that is not the stored one
+/// (unrecorded live keys, a rotated-out key). The stored key is read again
+/// right before: another host may have stored a new one since this run
+/// looked, and the stored key is never revoked. In plan mode only reports.
 fn sweep(
+    store: &dyn RuntimeStore,
     api: &dyn KeyApi,
     consumer_id: &str,
-    keep: &Secret,
     plan: bool,
     report: &mut KeyReport,
 ) -> Result<(), Error> {
-    let keep_prefix = key_prefix(keep.expose());
+    let keep = store
+        .read_runtime_key()?
+        .map(|s| key_prefix(s.key.expose()));
     for k in api.list_keys(consumer_id)? {
-        if k.status != Lifecycle::Active || k.prefix == keep_prefix {
+        if k.status != Lifecycle::Active || Some(&k.prefix) == keep.as_ref() {
             continue;
         }
         if plan {

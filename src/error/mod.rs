@@ -115,6 +115,9 @@ pub enum Error {
     RuntimeKeyNotStored(String),
     /// Worst case: a created key could neither be stored nor revoked.
     RuntimeKeyOrphaned(String),
+    /// `create_key` failed in a way that may have made a key, and the sweep
+    /// that would revoke it failed too.
+    RuntimeKeyMaybeCreated(String),
     ValidationFailed(String),
 
     // ---- helper runner ----
@@ -189,6 +192,7 @@ impl Error {
             RuntimeKeyInvalid(_) => Code::RuntimeKeyInvalid,
             RuntimeKeyNotStored(_) => Code::RuntimeKeyNotStored,
             RuntimeKeyOrphaned(_) => Code::RuntimeKeyOrphaned,
+            RuntimeKeyMaybeCreated(_) => Code::RuntimeKeyMaybeCreated,
             ValidationFailed(_) => Code::ValidationFailed,
             HelperFailed(_) => Code::HelperFailed,
             Io(_) => Code::IoError,
@@ -296,6 +300,10 @@ impl fmt::Display for Error {
             RuntimeKeyOrphaned(m) => write!(
                 f,
                 "runtime key could neither be stored nor revoked; revoke it by hand: {m}"
+            ),
+            RuntimeKeyMaybeCreated(m) => write!(
+                f,
+                "a runtime key may have been created and could not be swept: {m}"
             ),
             ValidationFailed(m) => write!(f, "validation failed: {m}"),
             HelperFailed(m) => write!(f, "bootstrap helper failed: {m}"),

@@ -102,14 +102,16 @@ pub enum Created<T> {
     Exists,
 }
 
-/// The runtime key's public prefix (`ihk_1a2b3c4d`), the only part ever shown.
+/// What may be shown of a runtime key: its public prefix (`ihk_1a2b3c4d`)
+/// when the value has the contract's shape, else `sha256:` and 8 hex digits
+/// of its digest (a hand-written value, or a wrong file, is never shown).
 pub fn key_prefix(key: &str) -> String {
-    key.split('.')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(24)
-        .collect()
+    if key_shape_ok(key) {
+        key[..12].to_string()
+    } else {
+        let d = crate::text::sha256_hex(key.as_bytes());
+        format!("sha256:{}", &d[..8])
+    }
 }
 
 /// Whether a runtime key has the contract's shape.
@@ -148,6 +150,11 @@ mod tests {
         assert!(key_shape_ok(k));
         assert_eq!(key_prefix(k), "ihk_1a2b3c4d");
         assert!(!key_shape_ok("ihk_1a2b3c4d"));
+        // Not key-shaped: only a digest is shown, never the text.
+        let op = "operator-key-passed-by-mistake-0123456789";
+        assert_eq!(key_prefix(op).len(), "sha256:".len() + 8);
+        assert!(key_prefix(op).starts_with("sha256:"));
+        assert!(!key_prefix(op).contains("operator"));
         assert!(!key_shape_ok(
             "ihk_1A2B3C4D.abcdefghijABCDEFGHIJ0123456789-_abcdefghijk"
         ));

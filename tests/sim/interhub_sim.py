@@ -9,9 +9,16 @@ holds state across requests and can inject faults on a chosen route.
 Run:  interhub_sim.py --operator-key-file F --port-file P [--port 0] [--request-log L]
 
 Control routes (tests only; ops-warden never calls them):
-  POST   /_sim/faults  {"method","path","status","count","delay_ms","retry_after","after"}
+  POST   /_sim/faults  {"method","path","count","after", and what it does:
+                        "status" (+ "retry_after", + "body": a JSON body),
+                        "delay_ms", "reset" (the connection is reset, no
+                        answer), "malformed" (a body that is not JSON),
+                        "oversized" (a 2 MiB body), "hold" (the request waits
+                        until POST /_sim/release)}
          path is a prefix; "after": true applies the fault after the request
          was executed (the answer is lost, the change is not).
+  POST   /_sim/release releases every held request (GET /_sim/state "held"
+                       counts the requests waiting now)
   DELETE /_sim/faults
   GET    /_sim/state   hubs, manifests, consumers, keys (never secrets), widgets,
                        events, "writes" (state-changing operations so far)
@@ -23,6 +30,8 @@ import base64
 import hashlib
 import json
 import secrets
+import socket
+import struct
 import sys
 import threading
 import time
@@ -56,6 +65,8 @@ class State:
         self.widgets = {}  # (slug, key) -> widget
         self.events = {}  # (slug, idem) -> event
         self.faults = []
+        self.held = 0
+        self.release = threading.Event()
         self.writes = 0
         self.seq = 0
 
@@ -78,6 +89,7 @@ class State:
             "widgets": list(self.widgets.values()),
             "events": list(self.events.values()),
             "writes": self.writes,
+            "held": self.held,
         }
 
 
@@ -140,22 +152,59 @@ class Handler(BaseHTTPRequestHandler):
                     break
         if fault and fault.get("delay_ms"):
             time.sleep(fault["delay_ms"] / 1000)
-        if fault and fault.get("status") and not fault.get("after"):
-            return self._fault_reply(fault)
+        if fault and not fault.get("after"):
+            self._hold(fault)
+            if acts(fault):
+                return self._fault_reply(fault)
         try:
             with LOCK:
                 status, body, headers = route(self, st, raw)
         except Reply as r:
             status, body, headers = r.status, r.body, r.headers
-        if fault and fault.get("status") and fault.get("after"):
-            return self._fault_reply(fault)
+        if fault and fault.get("after"):
+            self._hold(fault)
+            if acts(fault):
+                return self._fault_reply(fault)
         self._send(status, body, headers)
 
+    def _hold(self, f):
+        if not f.get("hold"):
+            return
+        st = self.server.state
+        with LOCK:
+            st.held += 1
+            gate = st.release
+        gate.wait(timeout=120)
+        with LOCK:
+            st.held -= 1
+
     def _fault_reply(self, f):
+        if f.get("reset"):
+            # An RST instead of an answer.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        status = f.get("status") or 200
+        if f.get("malformed") or f.get("oversized"):
+            data = b"{not json" if f.get("malformed") else b'{"items": "' + b"x" * (2 << 20) + b'"}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self._headers_buffer.append(b"\r\n")
+            self._headers_buffer.append(data)
+            self.flush_headers()
+            return
         headers = {"Retry-After": f["retry_after"]} if f.get("retry_after") is not None else {}
-        self._send(f["status"], {"error": {"code": "injected", "message": "fault injected by the simulator"}}, headers)
+        body = f["body"] if "body" in f else {"error": {"code": "injected", "message": "fault injected by the simulator"}}
+        self._send(status, body, headers)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+def acts(f):
+    """Whether a fault answers in place of the route (a hold or a delay alone does not)."""
+    return bool(f.get("status") or f.get("reset") or f.get("malformed") or f.get("oversized")) or "body" in f
 
 
 # ---- request checks ----
@@ -399,6 +448,10 @@ def sim_control(h, st, raw, p, m):
     if p == "/_sim/faults" and m == "DELETE":
         st.faults.clear()
         return 200, {"faults": []}, {}
+    if p == "/_sim/release" and m == "POST":
+        st.release.set()
+        st.release = threading.Event()
+        return 200, {"released": True}, {}
     if p == "/_sim/state" and m == "GET":
         return 200, st.public_state(), {}
     raise err(404, "not_found", "no such control route")

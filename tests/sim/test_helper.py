@@ -5,6 +5,8 @@ out, a created key written to a 0600 file under TMPDIR). Used by the tests of
 ops-warden's helper runner against the simulator.
 
 argv: SEEDS_DIR [--fail-after-key] [--sleep N] [--print-key-in-stderr] [--big-output] [--report-uid FILE]
+      [--key-in-stdout] (a broken helper: prints the display-once key instead of writing the file)
+      [--make-no-key] (a broken helper: reports success with no runtime key at all)
 """
 import json
 import os
@@ -64,6 +66,15 @@ def main():
     else:
         out["consumer"] = {"id": cons["id"], "status": "reused"}
     key_file = os.environ.get("OPS_HUB_KEY_FILE")
+    if "--make-no-key" in args:
+        print(json.dumps(out))
+        return
+    if "--key-in-stdout" in args:
+        st, k = call("POST", f"/api/v2/admin/api-consumers/{cons['id']}/keys", token=op)
+        print("debug: made " + k["key"] + " (" + json.dumps(k["key"]) + ")", file=sys.stderr)
+        out["runtimeKey"] = {"key": k["key"], "prefix": k["prefix"] + " " + k["key"], "status": "created"}
+        print(json.dumps(out))
+        return
     if key_file:
         key = open(key_file).read().strip()
         out["runtimeKey"] = {"prefix": key.split(".")[0], "status": "reused"}

@@ -22,7 +22,7 @@ use super::Created;
 use crate::config::InterhubConfig;
 use crate::error::Error;
 use crate::http::{classify, Transport};
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 use crate::store::OperatorKey;
 
 const MAX_BODY: usize = 1 << 20;
@@ -51,7 +51,7 @@ pub struct Client {
     operator: Option<OperatorKey>,
     /// Copies of the secrets sent or received, kept only to scrub them from
     /// any server text we keep (wiped on drop).
-    known: Mutex<Vec<zeroize::Zeroizing<String>>>,
+    known: Mutex<Redactor>,
     /// The hub this run works on: the access token's scope names it.
     hub: String,
 }
@@ -76,7 +76,7 @@ impl Client {
             retries: cfg.retries,
             backoff: cfg.retry_backoff,
             operator,
-            known: Mutex::new(Vec::new()),
+            known: Mutex::new(Redactor::new()),
             hub: cfg.hub.clone(),
         };
         if let Some(k) = &client.operator {
@@ -86,17 +86,13 @@ impl Client {
     }
 
     pub(super) fn remember(&self, s: &Secret) {
-        let copy = zeroize::Zeroizing::new(s.expose().to_owned());
-        self.known.lock().unwrap().push(copy);
+        self.known.lock().unwrap().learn(s);
     }
 
+    /// Server text that is kept: every known secret (in any form, in part)
+    /// and anything key-shaped removed, then escaped and capped.
     pub(super) fn scrub(&self, text: &str) -> String {
-        let mut t = text.to_string();
-        for s in self.known.lock().unwrap().iter() {
-            if !s.is_empty() {
-                t = t.replace(s.as_str(), "[redacted]");
-            }
-        }
+        let t = self.known.lock().unwrap().scrub(text);
         crate::text::escape_untrusted(&t, 200)
     }
 
@@ -194,24 +190,18 @@ impl Client {
         if allowed.contains(&code) {
             return Ok(a);
         }
-        let detail = match &a.body["error"] {
-            Value::Object(e) => {
-                let mut d = format!(
-                    "{} {}",
-                    e.get("code").and_then(Value::as_str).unwrap_or(""),
-                    e.get("message").and_then(Value::as_str).unwrap_or("")
-                );
-                if let Some(details) = e.get("details") {
-                    d.push_str(&format!(" {details}"));
-                }
-                self.scrub(d.trim())
-            }
-            Value::String(s) => self.scrub(s),
-            _ => String::new(),
+        // Only the status and the server's error code reach the caller: a
+        // server's free text (message, details) may echo what it was sent.
+        let server_code = match &a.body["error"] {
+            Value::Object(e) => e.get("code").and_then(Value::as_str),
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
         };
-        let m = format!("{path}: HTTP {code} {detail}")
-            .trim_end()
-            .to_string();
+        // (Scrubbed too: a server could echo a credential as its "code".)
+        let m = match server_code.and_then(error_token) {
+            Some(c) => format!("{path}: HTTP {code} {}", self.scrub(c)),
+            None => format!("{path}: HTTP {code}"),
+        };
         Err(match code {
             401 => Error::InterhubAuth(m),
             403 => Error::InterhubForbidden(m),
@@ -222,8 +212,9 @@ impl Client {
     }
 
     pub(super) fn parse<T: serde::de::DeserializeOwned>(v: Value, path: &str) -> Result<T, Error> {
+        // serde's message may quote the value it met: not shown.
         serde_json::from_value(v)
-            .map_err(|e| Error::InterhubProtocol(format!("{path}: unexpected answer shape: {e}")))
+            .map_err(|_| Error::InterhubProtocol(format!("{path}: unexpected answer shape")))
     }
 
     pub(super) fn items<T: serde::de::DeserializeOwned>(
@@ -262,5 +253,34 @@ fn transport(e: &reqwest::Error, path: &str) -> Error {
         Transport::Tls => Error::InterhubUnreachable(format!("{path}: TLS failure")),
         Transport::Connect => Error::InterhubUnreachable(format!("{path}: connection failed")),
         Transport::Other => Error::InterhubUnreachable(format!("{path}: request failed")),
+    }
+}
+
+/// A server's error code, if it is one (a short `snake_case`/`kebab-case`
+/// token); free text is never passed on.
+pub(super) fn error_token(s: &str) -> Option<&str> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.'
+        });
+    ok.then_some(s)
+}
+
+/// An id taken from an Inter-Hub answer, as one URL path segment: only
+/// `[A-Za-z0-9_-]`, at most 64 bytes (anything else is refused, never sent).
+pub(super) fn segment<'a>(id: &'a str, what: &str) -> Result<&'a str, Error> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(id)
+    } else {
+        Err(Error::InterhubProtocol(format!(
+            "{what} id {:?} is not a plain path segment",
+            crate::text::escape_untrusted(id, 40)
+        )))
     }
 }

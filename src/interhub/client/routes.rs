@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{Auth, Body, Client};
+use super::{error_token, segment, Auth, Body, Client};
 use crate::error::Error;
 use crate::interhub::{
     Consumer, Created, Health, Hub, KeyApi, KeyInfo, Manifest, NewKey, NewWidget, RegistryEntry,
@@ -84,6 +84,7 @@ impl Client {
 
     /// `POST /api/v2/admin/hubs/{slug}/manifests/{id}/activate`
     pub fn activate_manifest(&self, slug: &str, id: &str) -> Result<(), Error> {
+        let id = segment(id, "manifest")?;
         let p = format!("/api/v2/admin/hubs/{slug}/manifests/{id}/activate");
         let a = self.call(Method::POST, &p, Auth::Operator, Body::Empty, None, true)?;
         self.expect(a, &p, &[200]).map(drop)
@@ -182,6 +183,7 @@ impl KeyApi for Client {
     /// `POST /api/v2/admin/api-consumers/{id}/keys` — never retried: a
     /// second attempt could create a second display-once key.
     fn create_key(&self, consumer_id: &str) -> Result<NewKey, Error> {
+        let consumer_id = segment(consumer_id, "consumer")?;
         let p = format!("/api/v2/admin/api-consumers/{consumer_id}/keys");
         let a = self.expect(
             self.call(Method::POST, &p, Auth::Operator, Body::Empty, None, false)?,
@@ -208,6 +210,8 @@ impl KeyApi for Client {
 
     /// `DELETE /api/v2/admin/api-consumers/{id}/keys/{keyId}` (404: already gone).
     fn revoke_key(&self, consumer_id: &str, key_id: &str) -> Result<(), Error> {
+        let consumer_id = segment(consumer_id, "consumer")?;
+        let key_id = segment(key_id, "key")?;
         let p = format!("/api/v2/admin/api-consumers/{consumer_id}/keys/{key_id}");
         let a = self.call(Method::DELETE, &p, Auth::Operator, Body::Empty, None, true)?;
         self.expect(a, &p, &[200, 204, 404]).map(drop)
@@ -215,6 +219,7 @@ impl KeyApi for Client {
 
     /// `GET /api/v2/admin/api-consumers/{id}/keys`
     fn list_keys(&self, consumer_id: &str) -> Result<Vec<KeyInfo>, Error> {
+        let consumer_id = segment(consumer_id, "consumer")?;
         let p = format!("/api/v2/admin/api-consumers/{consumer_id}/keys");
         let a = self.call(Method::GET, &p, Auth::Operator, Body::Empty, None, true)?;
         Self::items(self.expect(a, &p, &[200])?, &p)
@@ -236,10 +241,10 @@ impl KeyApi for Client {
         ];
         let a = self.call(Method::POST, p, Auth::None, Body::Form(&form), None, true)?;
         if a.status == StatusCode::UNAUTHORIZED || a.status == StatusCode::BAD_REQUEST {
-            let why = a.body["error"].as_str().unwrap_or("invalid_client");
+            let why = a.body["error"].as_str().and_then(error_token);
             return Err(Error::RuntimeKeyInvalid(format!(
                 "{p}: {}",
-                self.scrub(why)
+                self.scrub(why.unwrap_or("invalid_client"))
             )));
         }
         let a = self.expect(a, p, &[200])?;

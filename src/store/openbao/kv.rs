@@ -212,6 +212,13 @@ impl OpenBao {
     /// effort: the key is stored already; a failure here is only logged.
     fn write_provenance(&self, who: &Provenance, version: u64) {
         let at = &self.cfg.runtime_key;
+        if !self.metadata_writable.get() {
+            self.notes.borrow_mut().push(format!(
+                "custom metadata skipped: the policy grants no update on {}",
+                at.metadata_path()
+            ));
+            return;
+        }
         let meta: HashMap<String, String> = [
             ("ops_warden_run_id", who.run_id.clone()),
             ("ops_warden_host", who.host.clone()),

@@ -43,6 +43,9 @@ pub struct OpenBao {
     cfg: OpenbaoConfig,
     owns_token: bool,
     closed: bool,
+    /// Whether the policy grants `update` on the runtime key's metadata
+    /// path (learnt in the pre-flight; custom metadata is skipped without).
+    metadata_writable: std::cell::Cell<bool>,
     /// Non-fatal problems for the evidence (e.g. metadata not written).
     notes: std::cell::RefCell<Vec<String>>,
 }
@@ -89,6 +92,7 @@ impl OpenBao {
             cfg: cfg.clone(),
             owns_token: false,
             closed: false,
+            metadata_writable: std::cell::Cell::new(true),
             notes: Default::default(),
         };
         bao.health()?;
@@ -226,9 +230,17 @@ impl OpenBao {
     }
 
     /// Refuses, naming path and capability, unless every need is granted.
+    /// Also learns whether the runtime key's custom metadata may be written
+    /// (optional: without `update` on its metadata path it is skipped, with
+    /// a note in the evidence).
     pub fn preflight(&self, needs: &[(String, &[&str])]) -> Result<(), Error> {
-        let paths: Vec<String> = needs.iter().map(|(p, _)| p.clone()).collect();
+        let meta = self.cfg.runtime_key.metadata_path();
+        let mut paths: Vec<String> = needs.iter().map(|(p, _)| p.clone()).collect();
+        paths.push(meta.clone());
         let have = self.capabilities(&paths)?;
+        let meta_caps = have.get(&meta).cloned().unwrap_or_default();
+        let writable = meta_caps.iter().any(|c| c == "update" || c == "root");
+        self.metadata_writable.set(writable);
         let mut missing = Vec::new();
         for (path, caps) in needs {
             let granted = have.get(path).cloned().unwrap_or_default();
@@ -266,9 +278,6 @@ impl OpenBao {
                 &["read"]
             },
         ));
-        if store_runtime {
-            v.push((self.cfg.runtime_key.metadata_path(), &["update"]));
-        }
         v
     }
 

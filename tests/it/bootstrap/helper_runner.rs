@@ -154,3 +154,57 @@ fn an_interrupted_helper_is_killed_and_cleaned_up() {
         .unwrap()
         .contains("\"outcome\":\"aborted\""));
 }
+
+/// Issue 10 §5: a helper run is ok only if afterwards a stored key exists
+/// and mints a token; the sweep always runs; the caller gets only the
+/// contract's fields and nothing key-shaped from anything the helper printed.
+#[test]
+fn a_helper_that_stores_nothing_fails_and_leaks_nothing() {
+    let key_shaped = |out: &std::process::Output| {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.match_indices("ihk_")
+            .filter(|(i, _)| text.as_bytes().get(i + 12) == Some(&b'.'))
+            .count()
+    };
+    // (a) The display-once key printed on stdout and stderr, no key file.
+    let (lab, cfg) = helper_lab("helper-key-stdout", ", \"--key-in-stdout\"", 60);
+    let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
+    let doc = evidence(&out);
+    assert_schema(&doc);
+    assert_eq!(code_of(&doc), "helper-failed", "{doc:#}");
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        key_shaped(&out),
+        0,
+        "no key text reaches the caller: {doc:#}"
+    );
+    assert!(
+        lab.sim.active_keys().is_empty(),
+        "the unstored key was swept: {:#}",
+        lab.sim.state()
+    );
+    assert_eq!(
+        doc["result"]["runtime_key"]["revoked"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    no_private_files_left(&lab);
+    scan(&lab, &[&out]);
+    // (b) Success reported, but no key at all: not ok.
+    let (lab, cfg) = helper_lab("helper-no-key", ", \"--make-no-key\"", 60);
+    let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
+    let doc = evidence(&out);
+    assert_eq!(code_of(&doc), "helper-failed", "{doc:#}");
+    assert_eq!(out.status.code(), Some(69));
+    assert!(doc["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("no runtime key is stored"));
+    assert!(lab.sim.active_keys().is_empty());
+    no_private_files_left(&lab);
+}

@@ -168,3 +168,171 @@ fn a_slot_whose_latest_version_holds_no_key_is_used_again() {
         lab.assert_one_live_stored_key();
     }
 }
+
+/// Issue 10 §7: the narrowest host policy (runtime metadata read-only) runs
+/// the lane; custom metadata is skipped and the evidence says so. The shipped
+/// policy writes it (`openbao_custody` checks its fields).
+#[test]
+fn the_least_privilege_policy_runs_the_lane_without_custom_metadata() {
+    let lab = Lab::start("boot-least");
+    let least = crate::common::repo().join("host-config/openbao/ops-warden-host.least.hcl");
+    lab.bao.ok(&[
+        "policy",
+        "write",
+        "ops-warden-host",
+        least.to_str().unwrap(),
+    ]);
+    let out = lab.run("bootstrap");
+    let doc = evidence(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_schema(&doc);
+    let notes: Vec<&str> = doc["result"]["openbao"]["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|n| n.as_str().expect("a note is text"))
+        .collect();
+    assert_eq!(
+        notes,
+        ["custom metadata skipped: the policy grants no update on secret/metadata/platform/operators/ops-hub/runtime"]
+    );
+    let meta: Value = serde_json::from_str(&lab.bao.ok(&[
+        "kv",
+        "metadata",
+        "get",
+        "-format=json",
+        "secret/platform/operators/ops-hub/runtime",
+    ]))
+    .unwrap();
+    assert_eq!(meta["data"]["custom_metadata"], Value::Null, "{meta:#}");
+    lab.assert_one_live_stored_key();
+    // A rerun reuses the key under the same policy.
+    let again = lab.run("bootstrap");
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        evidence(&again)["result"]["runtime_key"]["status"],
+        "reused"
+    );
+}
+
+/// Issue 10 §1: `--rotate` replaces a key that still works (it may have
+/// leaked): the new key is stored at the next version, proven, and the old
+/// one revoked; the evidence names both prefixes.
+#[test]
+fn rotate_replaces_a_key_that_still_works() {
+    let lab = Lab::start("boot-rotate-live");
+    assert_eq!(lab.run("bootstrap").status.code(), Some(0));
+    // (key, client id); keys are compared, never printed.
+    let (old_key, cons) = lab.stored_key().expect("a stored key");
+    let old_prefix = old_key[..12].to_string();
+    let out = lab.run("bootstrap --rotate");
+    let doc = evidence(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_schema(&doc);
+    let rk = &doc["result"]["runtime_key"];
+    assert_eq!(rk["status"], "rotated", "{doc:#}");
+    assert_eq!(rk["previous_prefix"], old_prefix.as_str());
+    assert_ne!(rk["prefix"], old_prefix.as_str());
+    assert_eq!(rk["kv_version"], 2);
+    assert_eq!(rk["revoked"], json!([old_prefix]));
+    let (new_key, _) = lab.stored_key().expect("a stored key");
+    assert_eq!(rk["prefix"], &new_key[..12]);
+    assert!(new_key != old_key, "a new key is stored");
+    lab.assert_one_live_stored_key();
+    assert_eq!(
+        lab.sim.token_status(&cons, &old_key),
+        401,
+        "the old key is dead"
+    );
+    assert_eq!(lab.sim.token_status(&cons, &new_key), 200);
+    // Without --rotate a dead key still fails (a_dead_key_fails_unless_rotate);
+    // a rerun now reuses the new key.
+    let again = lab.run("bootstrap");
+    assert_eq!(
+        evidence(&again)["result"]["runtime_key"]["status"],
+        "reused"
+    );
+    scan(&lab, &[&out, &again]);
+}
+
+/// Issue 10 §3: the key was created but its answer was lost (5xx after the
+/// creation, a reset, a 201 without id): the run sweeps at once, so no live
+/// key stays unrecorded, and fails with the create's own error. When the
+/// sweep fails too, the error is `runtime-key-maybe-created` naming the ids.
+#[test]
+fn a_lost_create_answer_is_swept_at_once() {
+    let keys = "/api/v2/admin/api-consumers/";
+    let cases = [
+        (
+            json!({"method": "POST", "path": keys, "status": 500, "count": 1, "after": true}),
+            "interhub-server-error",
+            69,
+        ),
+        (
+            json!({"method": "POST", "path": keys, "reset": true, "count": 1, "after": true}),
+            "interhub-unreachable",
+            69,
+        ),
+        (
+            json!({"method": "POST", "path": keys, "body": {"key": "ihk_00000000.x"}, "status": 201, "count": 1, "after": true}),
+            "interhub-protocol",
+            69,
+        ),
+    ];
+    for (i, (fault, code, exit)) in cases.iter().enumerate() {
+        let lab = Lab::start(&format!("boot-lost-{i}"));
+        // The consumer exists first, so the faulted POST is the key's.
+        assert_eq!(lab.run("bootstrap --plan").status.code(), Some(0));
+        let first = lab.run("bootstrap --skip-event");
+        assert_eq!(first.status.code(), Some(0), "{:#}", evidence(&first));
+        // Remove the stored key so the next run creates one (kv delete).
+        lab.bao
+            .ok(&["kv", "delete", crate::common::lab::RUNTIME_PATH]);
+        lab.sim.fault(fault.clone());
+        let out = lab.run("bootstrap --skip-event");
+        let doc = evidence(&out);
+        assert_schema(&doc);
+        assert_eq!(code_of(&doc), *code, "case {i}: {doc:#}");
+        assert_eq!(out.status.code(), Some(*exit), "case {i}");
+        assert!(
+            lab.sim.active_keys().is_empty(),
+            "case {i}: the unrecorded key was revoked at once: {:#}",
+            lab.sim.state()
+        );
+        lab.sim.clear_faults();
+        let next = lab.run("bootstrap --skip-event");
+        assert_eq!(
+            next.status.code(),
+            Some(0),
+            "case {i} converges: {:#}",
+            evidence(&next)
+        );
+        lab.assert_one_live_stored_key();
+        scan(&lab, &[&out, &next]);
+    }
+    // The sweep fails too (the key list answers 500 to all its 4 attempts;
+    // the list that names the keys afterwards answers): the ids are named.
+    let lab = Lab::start("boot-lost-sweep");
+    assert_eq!(lab.run("bootstrap --skip-event").status.code(), Some(0));
+    lab.bao
+        .ok(&["kv", "delete", crate::common::lab::RUNTIME_PATH]);
+    lab.sim
+        .fault(json!({"method": "POST", "path": keys, "status": 500, "count": 1, "after": true}));
+    lab.sim
+        .fault(json!({"method": "GET", "path": keys, "status": 500, "count": 4}));
+    let out = lab.run("bootstrap --skip-event");
+    let doc = evidence(&out);
+    assert_eq!(code_of(&doc), "runtime-key-maybe-created", "{doc:#}");
+    assert_eq!(out.status.code(), Some(70));
+    let message = doc["error"]["message"].as_str().expect("message");
+    let live = lab.sim.active_keys();
+    assert_eq!(live.len(), 2, "the old unrecorded key and the lost one");
+    for k in &live {
+        let id = k["id"].as_str().expect("key id");
+        assert!(message.contains(id), "{id} named in {message}");
+    }
+    lab.sim.clear_faults();
+    let next = lab.run("bootstrap --skip-event");
+    assert_eq!(next.status.code(), Some(0), "{:#}", evidence(&next));
+    lab.assert_one_live_stored_key();
+}
