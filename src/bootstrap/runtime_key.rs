@@ -373,8 +373,9 @@ fn record<'a>(key: &'a Secret, consumer_id: &str, key_id: Option<&str>) -> KeyRe
 
 /// Revokes every active key of the consumer that is not the stored one
 /// (unrecorded live keys, a rotated-out key). The stored key is read again
-/// right before: another host may have stored a new one since this run
-/// looked, and the stored key is never revoked. In plan mode only reports.
+/// after the list and right before revoking: another host may have stored a
+/// new key since this run looked (or while the list was on its way), and the
+/// stored key is never revoked. In plan mode only reports.
 fn sweep(
     store: &dyn RuntimeStore,
     api: &dyn KeyApi,
@@ -382,11 +383,19 @@ fn sweep(
     plan: bool,
     report: &mut KeyReport,
 ) -> Result<(), Error> {
+    let active: Vec<_> = api
+        .list_keys(consumer_id)?
+        .into_iter()
+        .filter(|k| k.status == Lifecycle::Active)
+        .collect();
+    if active.is_empty() {
+        return Ok(());
+    }
     let keep = store
         .read_runtime_key()?
         .map(|s| key_prefix(s.key.expose()));
-    for k in api.list_keys(consumer_id)? {
-        if k.status != Lifecycle::Active || Some(&k.prefix) == keep.as_ref() {
+    for k in active {
+        if Some(&k.prefix) == keep.as_ref() {
             continue;
         }
         if plan {

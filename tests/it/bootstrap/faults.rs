@@ -114,3 +114,66 @@ fn two_hosts_racing_end_with_one_live_stored_key() {
     );
     lab.assert_one_live_stored_key();
 }
+
+/// Issue 10 §4: host B read K1 and is about to sweep; meanwhile host A
+/// rotates to K2 and stores it. B's sweep re-reads the stored key after its
+/// key list and keeps K2: it never revokes the stored key. Deterministic: B
+/// is held (a simulator hold fault) on its sweep's key list until A is done.
+#[test]
+fn a_sweep_never_revokes_a_key_another_host_just_stored() {
+    let lab = Lab::start("boot-sweep-race");
+    let host_b = lab.write_config(
+        "host-b.toml",
+        &LabOptions {
+            state: Some("state-b".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(lab.run("bootstrap --skip-event").status.code(), Some(0));
+    let (k1, _) = lab.stored_key().expect("K1 stored");
+    lab.sim.fault(json!({"method": "GET", "path": "/api/v2/admin/api-consumers/", "hold": true, "count": 1}));
+    let b = lab
+        .force_command(&host_b, "bootstrap --skip-event")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    lab.sim.wait_held(1);
+    // K1 is revoked at Inter-Hub (it leaked), and host A rotates while B
+    // waits for its key list.
+    let cons = lab.sim.state()["consumers"][0]["id"]
+        .as_str()
+        .expect("consumer")
+        .to_string();
+    let k1_id = lab.sim.active_keys()[0]["id"]
+        .as_str()
+        .expect("key id")
+        .to_string();
+    let (st, _) = lab.sim.request(
+        "DELETE",
+        &format!("/api/v2/admin/api-consumers/{cons}/keys/{k1_id}"),
+        None,
+        &[(
+            "Authorization",
+            &format!("Bearer {}", crate::common::lab::OPERATOR_KEY),
+        )],
+    );
+    assert_eq!(st, 204);
+    let a = lab.run("bootstrap --skip-event --rotate");
+    let da = evidence(&a);
+    assert_eq!(a.status.code(), Some(0), "{da:#}");
+    assert_eq!(da["result"]["runtime_key"]["status"], "rotated");
+    let (k2, _) = lab.stored_key().expect("K2 stored");
+    assert!(k2 != k1, "A stored a new key");
+    lab.sim.release();
+    let b = b.wait_with_output().unwrap();
+    let db = evidence(&b);
+    assert_eq!(b.status.code(), Some(0), "{db:#}");
+    assert_eq!(
+        db["result"]["runtime_key"]["revoked"],
+        json!([]),
+        "B revoked nothing: K1 was A's to revoke, K2 is stored: {db:#}"
+    );
+    lab.assert_one_live_stored_key();
+    assert!(lab.stored_key().expect("stored").0 == k2, "K2 is still the stored key");
+}

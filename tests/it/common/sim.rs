@@ -104,6 +104,21 @@ impl Sim {
         assert_eq!(st, 201);
     }
 
+    /// Lets every request a `hold` fault is keeping go on.
+    pub fn release(&self) {
+        let (st, _) = self.request("POST", "/_sim/release", None, &[]);
+        assert_eq!(st, 200);
+    }
+
+    /// Waits until `n` requests are held by `hold` faults.
+    pub fn wait_held(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.state()["held"].as_u64() != Some(n) {
+            assert!(Instant::now() < deadline, "{n} held requests never came");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn clear_faults(&self) {
         self.request("DELETE", "/_sim/faults", None, &[]);
     }
