@@ -1,7 +1,7 @@
 //! Inter-Hub faults and races: retries, a failed step the next run completes, two hosts at once.
 
 use crate::common::lab::{Lab, LabOptions};
-use crate::common::{assert_schema, evidence};
+use crate::common::{assert_schema, code_of, evidence};
 use serde_json::json;
 
 #[test]
@@ -176,4 +176,51 @@ fn a_sweep_never_revokes_a_key_another_host_just_stored() {
     );
     lab.assert_one_live_stored_key();
     assert!(lab.stored_key().expect("stored").0 == k2, "K2 is still the stored key");
+}
+
+/// Issue 10 §6: a server that echoes the credential it was sent (whole, in
+/// part, JSON-escaped, URL-encoded, base64) in its error text, its error
+/// code or an answer of the wrong shape: none of it reaches stderr, the
+/// evidence or the audit log.
+#[test]
+fn credentials_echoed_by_the_server_never_come_out() {
+    use base64::Engine;
+    let key = crate::common::lab::OPERATOR_KEY;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("Bearer {key}"));
+    let url: String = key
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let echoes = [
+        json!({"error": {"code": "invalid", "message": format!("Authorization: Bearer {key}")}}),
+        json!({"error": {"code": "invalid", "message": format!("got {}", &key[2..14])}}),
+        json!({"error": {"code": "invalid", "details": [format!("{key:?}")]}}),
+        json!({"error": {"code": "invalid", "message": url}}),
+        json!({"error": {"code": "invalid", "message": b64}}),
+        json!({"error": {"code": key, "message": "code echo"}}),
+        json!({"error": format!("Bearer {key}")}),
+    ];
+    for (i, body) in echoes.iter().enumerate() {
+        let lab = Lab::start(&format!("boot-echo-{i}"));
+        lab.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/hubs", "status": 422, "body": body, "count": 1}));
+        let out = lab.run("bootstrap");
+        let doc = evidence(&out);
+        assert_eq!(code_of(&doc), "interhub-rejected", "case {i}: {doc:#}");
+        assert_eq!(out.status.code(), Some(65));
+        super::scan(&lab, &[&out]);
+    }
+    // An answer of the wrong shape that holds the key (serde would quote it).
+    let lab = Lab::start("boot-echo-shape");
+    lab.sim.fault(json!({"method": "GET", "path": "/api/v2/admin/api-consumers?", "status": 200, "body": {"items": format!("Bearer {key}")}, "count": 1}));
+    let out = lab.run("bootstrap");
+    let doc = evidence(&out);
+    assert_eq!(code_of(&doc), "interhub-protocol", "{doc:#}");
+    assert_eq!(out.status.code(), Some(69));
+    super::scan(&lab, &[&out]);
 }
