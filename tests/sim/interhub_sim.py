@@ -20,6 +20,7 @@ Control routes (tests only; ops-warden never calls them):
   POST   /_sim/release releases every held request (GET /_sim/state "held"
                        counts the requests waiting now)
   DELETE /_sim/faults
+  GET    /_sim/secrets every key and access token ever issued (for output scans)
   GET    /_sim/state   hubs, manifests, consumers, keys (never secrets), widgets,
                        events, "writes" (state-changing operations so far)
 The request log (JSON lines) records every request as received, headers and
@@ -454,6 +455,10 @@ def sim_control(h, st, raw, p, m):
         return 200, {"released": True}, {}
     if p == "/_sim/state" and m == "GET":
         return 200, st.public_state(), {}
+    if p == "/_sim/secrets" and m == "GET":
+        # Every secret this simulator ever issued (keys, revoked ones too, and
+        # access tokens), for the tests' output scans. Never called by ops-warden.
+        return 200, {"keys": [k["secret"] for k in st.keys.values()], "tokens": list(st.tokens)}, {}
     raise err(404, "not_found", "no such control route")
 
 

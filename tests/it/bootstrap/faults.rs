@@ -47,6 +47,19 @@ fn a_fault_on_any_step_leaves_a_state_the_next_run_completes() {
         let doc = evidence(&out);
         assert_eq!(out.status.code(), Some(69), "case {i} should fail: {doc:#}");
         assert_schema(&doc);
+        if i == 3 {
+            // Issue 10 §3: the failing run itself revokes the key whose
+            // answer it lost; none stays live and unrecorded until later.
+            assert_eq!(
+                doc["result"]["runtime_key"]["revoked"]
+                    .as_array()
+                    .expect("revoked")
+                    .len(),
+                1,
+                "the unrecorded key was revoked at once: {doc:#}"
+            );
+            assert!(lab.sim.active_keys().is_empty());
+        }
         lab.sim.clear_faults();
         let out = lab.run("bootstrap");
         let doc = evidence(&out);
@@ -56,16 +69,6 @@ fn a_fault_on_any_step_leaves_a_state_the_next_run_completes() {
             "case {i}: the next run completes: {doc:#}"
         );
         lab.assert_one_live_stored_key();
-        if i == 3 {
-            assert_eq!(
-                doc["result"]["runtime_key"]["revoked"]
-                    .as_array()
-                    .unwrap()
-                    .len(),
-                1,
-                "the unrecorded key was revoked: {doc:#}"
-            );
-        }
     }
 }
 
@@ -131,7 +134,9 @@ fn a_sweep_never_revokes_a_key_another_host_just_stored() {
     );
     assert_eq!(lab.run("bootstrap --skip-event").status.code(), Some(0));
     let (k1, _) = lab.stored_key().expect("K1 stored");
-    lab.sim.fault(json!({"method": "GET", "path": "/api/v2/admin/api-consumers/", "hold": true, "count": 1}));
+    lab.sim.fault(
+        json!({"method": "GET", "path": "/api/v2/admin/api-consumers/", "hold": true, "count": 1}),
+    );
     let b = lab
         .force_command(&host_b, "bootstrap --skip-event")
         .stdout(std::process::Stdio::piped())
@@ -175,7 +180,10 @@ fn a_sweep_never_revokes_a_key_another_host_just_stored() {
         "B revoked nothing: K1 was A's to revoke, K2 is stored: {db:#}"
     );
     lab.assert_one_live_stored_key();
-    assert!(lab.stored_key().expect("stored").0 == k2, "K2 is still the stored key");
+    assert!(
+        lab.stored_key().expect("stored").0 == k2,
+        "K2 is still the stored key"
+    );
 }
 
 /// Issue 10 §6: a server that echoes the credential it was sent (whole, in

@@ -44,8 +44,21 @@ impl Bao {
         let port = port_pair();
         let root_token = format!("root-{}", ops_warden::testing::new_run_id());
         let log = std::fs::File::create(home.join("server.log")).unwrap();
+        // A raw audit device (declared: OpenBao refuses enabling one through
+        // the API): every token and secret id OpenBao issues is in it, so the
+        // output scans can look for each of them.
+        let config = home.join("audit.hcl");
+        std::fs::write(
+            &config,
+            format!(
+                "audit \"file\" \"raw\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
+                home.join("audit.log").display()
+            ),
+        )
+        .unwrap();
         let child = Command::new(&bao)
             .args(["server", "-dev", "-dev-no-store-token"])
+            .arg(format!("-config={}", config.display()))
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -67,6 +80,29 @@ impl Bao {
         };
         b.wait_ready();
         b
+    }
+
+    /// Every token and secret id OpenBao issued or was sent (from its raw
+    /// audit log), the root token aside.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.home.join("audit.log")).unwrap_or_default();
+        let mut out = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("an audit line is JSON");
+            for p in [
+                "/auth/client_token",
+                "/response/auth/client_token",
+                "/request/data/secret_id",
+                "/response/data/secret_id",
+            ] {
+                if let Some(s) = v.pointer(p).and_then(|s| s.as_str()) {
+                    if s != self.root_token && s.len() >= 8 {
+                        out.insert(s.to_string());
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 
     fn wait_ready(&self) {

@@ -168,18 +168,22 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
         stored_key(&self.bao)
     }
 
-    /// Every secret of this lab, for output scans.
+    /// Every secret that ever existed in this lab, for output scans: the
+    /// operator key, the AppRole's role and secret ids, every token OpenBao
+    /// issued, every runtime key (revoked ones too) and access token the
+    /// simulator issued.
     pub fn secrets(&self) -> Vec<String> {
         let mut v = vec![OPERATOR_KEY.to_string()];
-        v.push(
-            std::fs::read_to_string(self.fx.path("approle/secret_id"))
-                .unwrap()
-                .trim()
-                .to_string(),
-        );
-        if let Some((k, _)) = self.stored_key() {
-            v.push(k);
+        for f in ["approle/secret_id", "approle/role_id"] {
+            v.push(
+                std::fs::read_to_string(self.fx.path(f))
+                    .unwrap()
+                    .trim()
+                    .to_string(),
+            );
         }
+        v.extend(self.bao.issued_secrets());
+        v.extend(self.sim.issued_secrets());
         v
     }
 

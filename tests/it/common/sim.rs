@@ -104,6 +104,17 @@ impl Sim {
         assert_eq!(st, 201);
     }
 
+    /// Every key (revoked ones too) and access token the simulator issued.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let (st, v) = self.request("GET", "/_sim/secrets", None, &[]);
+        assert_eq!(st, 200);
+        ["keys", "tokens"]
+            .iter()
+            .flat_map(|k| v[*k].as_array().expect("a list").clone())
+            .map(|s| s.as_str().expect("text").to_string())
+            .collect()
+    }
+
     /// Lets every request a `hold` fault is keeping go on.
     pub fn release(&self) {
         let (st, _) = self.request("POST", "/_sim/release", None, &[]);
