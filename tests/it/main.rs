@@ -11,6 +11,7 @@ mod audit_trail;
 mod bootstrap;
 mod cli;
 mod docs;
+mod fault_matrix;
 mod fuzz_corpus;
 mod gate_sshd;
 mod hermetic;

@@ -14,9 +14,11 @@ Control routes (tests only; ops-warden never calls them):
                         "delay_ms", "reset" (the connection is reset, no
                         answer), "malformed" (a body that is not JSON),
                         "oversized" (a 2 MiB body), "hold" (the request waits
-                        until POST /_sim/release)}
+                        until POST /_sim/release; with "drop" it is then
+                        reset, never executed)}
          path is a prefix; "after": true applies the fault after the request
          was executed (the answer is lost, the change is not).
+  POST   /_sim/reset   forgets everything (hubs, keys, tokens, faults)
   POST   /_sim/release releases every held request (GET /_sim/state "held"
                        counts the requests waiting now)
   DELETE /_sim/faults
@@ -155,6 +157,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(fault["delay_ms"] / 1000)
         if fault and not fault.get("after"):
             self._hold(fault)
+            if fault.get("drop"):
+                # The request never reaches the server: the client gave up.
+                return self._fault_reply({"reset": True})
             if acts(fault):
                 return self._fault_reply(fault)
         try:
@@ -449,6 +454,13 @@ def sim_control(h, st, raw, p, m):
     if p == "/_sim/faults" and m == "DELETE":
         st.faults.clear()
         return 200, {"faults": []}, {}
+    if p == "/_sim/reset" and m == "POST":
+        # A fresh Inter-Hub (the fault matrix runs each cell from scratch).
+        for k in ("hubs", "manifests", "consumers", "keys", "tokens", "widgets", "events", "faults"):
+            getattr(st, k).clear()
+        st.release.set()
+        st.release = threading.Event()
+        return 200, {"reset": True}, {}
     if p == "/_sim/release" and m == "POST":
         st.release.set()
         st.release = threading.Event()

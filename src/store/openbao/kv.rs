@@ -195,14 +195,32 @@ impl OpenBao {
                     }
                     return Ok(Stored::LostRace { winner });
                 }
+                // The write may have landed with its answer lost (a 5xx, a
+                // reset, a timeout): the slot says. Only a refusal is certain.
+                other if may_have_landed(&other) => match self.read_runtime_key() {
+                    Ok(Some(now)) if now.key.same_as(key.key) => {
+                        self.notes.borrow_mut().push(format!(
+                            "the store's answer was lost ({}); the key was found stored as v{}",
+                            other.code(),
+                            now.version
+                        ));
+                        now.version
+                    }
+                    _ => return Err(other),
+                },
                 other => return Err(other),
             },
         };
-        let back = self
-            .read_runtime_version(Some(version))?
-            .ok_or(Error::OpenbaoReadBackMismatch)?;
-        if !back.key.same_as(key.key) {
-            return Err(Error::OpenbaoReadBackMismatch);
+        match self.read_runtime_version(Some(version)) {
+            Ok(Some(back)) if back.key.same_as(key.key) => {}
+            Ok(_) => return Err(Error::OpenbaoReadBackMismatch),
+            // The write succeeded with this version under check-and-set; only
+            // its confirmation failed. The key is stored: revoking it now
+            // would leave a dead key in the slot.
+            Err(e) => self.notes.borrow_mut().push(format!(
+                "read-back of v{version} failed ({}); the write's answer is trusted",
+                e.code()
+            )),
         }
         self.write_provenance(who, version);
         Ok(Stored::Written { version })
@@ -246,4 +264,13 @@ impl OpenBao {
             }
         }
     }
+}
+
+/// A failed write that may still have been applied: no answer, or a server
+/// error (a refusal — denied, conflict, bad request — was not applied).
+fn may_have_landed(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::OpenbaoUnreachable(_) | Error::OpenbaoTimeout(_) | Error::OpenbaoServer { .. }
+    )
 }

@@ -28,6 +28,11 @@ pub struct LabOptions {
     pub runner: String,
     /// A separate state folder name (a second "host" with its own lock).
     pub state: Option<String>,
+    /// OpenBao's address (a fault proxy in front of the lab's server).
+    pub openbao_addr: Option<String>,
+    /// Per-request timeout and retries of both services (default 10 s; 2 and 3).
+    pub timeout_secs: Option<u64>,
+    pub retries: Option<u32>,
 }
 
 impl Lab {
@@ -115,8 +120,8 @@ dir = "{state}"
 lock_wait_secs = 1
 [openbao]
 addr = "{bao}"
-timeout_secs = 10
-retries = 2
+timeout_secs = {timeout}
+retries = {bao_retries}
 # The suite does not wait out production backoff (the retries still happen).
 retry_backoff_ms = 1
 auth = "approle"
@@ -124,8 +129,8 @@ role_id_file = "{approle}/role_id"
 secret_id_file = "{approle}/secret_id"
 [interhub]
 base_url = "{sim}"
-timeout_secs = 10
-retries = 3
+timeout_secs = {timeout}
+retries = {ih_retries}
 retry_backoff_ms = 1
 manifest = "{repo}/seeds/ops-hub-manifest.draft.json"
 widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
@@ -135,7 +140,10 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
                 ca = fx.path("lane-ca.pub").display(),
                 audit = self.audit.display(),
                 state = state.display(),
-                bao = self.bao.addr,
+                bao = o.openbao_addr.as_deref().unwrap_or(&self.bao.addr),
+                timeout = o.timeout_secs.unwrap_or(10),
+                bao_retries = o.retries.unwrap_or(2),
+                ih_retries = o.retries.unwrap_or(3),
                 approle = fx.path("approle").display(),
                 sim = self.sim.base,
                 repo = repo().display(),

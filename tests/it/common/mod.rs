@@ -4,6 +4,7 @@
 
 pub mod bao;
 pub mod lab;
+pub mod proxy;
 pub mod scan;
 pub mod sim;
 pub mod sshd;

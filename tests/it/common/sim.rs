@@ -130,6 +130,12 @@ impl Sim {
         }
     }
 
+    /// Forgets everything: a fresh Inter-Hub (held requests are released).
+    pub fn reset(&self) {
+        let (st, _) = self.request("POST", "/_sim/reset", None, &[]);
+        assert_eq!(st, 200);
+    }
+
     pub fn clear_faults(&self) {
         self.request("DELETE", "/_sim/faults", None, &[]);
     }
