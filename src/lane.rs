@@ -164,6 +164,7 @@ pub(crate) fn bootstrap(
                     who,
                     signals,
                     supplied_key: supplied_runtime,
+                    state: Some(&state),
                 };
                 steps::run(&mut ctx, opts, &mut report)
             }

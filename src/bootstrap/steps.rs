@@ -16,6 +16,7 @@ use super::{
 use crate::error::Error;
 use crate::interhub::client::{Client, Registry};
 use crate::interhub::{Created, KeyApi, Lifecycle, NewWidget};
+use crate::os::dir::WorkDir;
 use crate::os::signals::Signals;
 use crate::secret::Secret;
 use crate::store::Provenance;
@@ -29,6 +30,9 @@ pub struct Ctx<'a> {
     pub who: &'a Provenance,
     pub signals: &'a Signals,
     pub supplied_key: Option<Secret>,
+    /// The state folder: remembers the readiness event once it is posted,
+    /// so a rerun sends no write at all.
+    pub state: Option<&'a WorkDir>,
 }
 
 /// `gate`: the API answers and the registries are readable.
@@ -206,17 +210,34 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         let Some(token) = &token else {
             return Ok((Status::WouldCreate, None, ()));
         };
+        let key = event_key(seeds);
+        // Posted before from this host: Inter-Hub has it (the key is its id).
+        let marker = format!("event-{key}");
+        let posted = ctx
+            .state
+            .and_then(|d| d.read_file(&marker, 256).ok().flatten())
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|id| !id.is_empty() && id.len() <= 64);
+        if let Some(id) = posted {
+            return Ok((Status::Unchanged, Some(id.trim().to_string()), ()));
+        }
         if opts.plan {
             // Idempotent by key: a real run posts it at most once.
-            return Ok((Status::WouldCreate, Some(event_key(seeds)), ()));
+            return Ok((Status::WouldCreate, Some(key), ()));
         }
+        // The same key always carries the same body (any host, any run): the
+        // contract refuses a key reused with another body.
         let event = json!({
             "type": "ops.gitea.readiness",
             "source": "ops-warden",
             "payload": {"component": "gitea", "status": "ready", "checkedBy": "ops-warden",
-                        "details": format!("ops-hub bootstrap on {}", ctx.who.host)},
+                        "details": format!("ops-hub bootstrap, manifest {}", seeds.digest)},
         });
-        let (created, id) = client.post_event(hub, &event, &event_key(seeds), token)?;
+        let (created, id) = client.post_event(hub, &event, &key, token)?;
+        if let Some(d) = ctx.state {
+            // Best effort: without the marker the next run posts again (200).
+            let _ = d.replace_file(&marker, id.as_bytes(), 0o600);
+        }
         Ok((
             if created {
                 Status::Created

@@ -69,6 +69,13 @@ fn dispatch() -> u8 {
         }
     };
     let _ = MODE.set(mode_of(&cli.command));
+    // Debug builds only (the tests' binary): a way to reach the panic path,
+    // which must still end in one evidence document, exit 70, `internal`.
+    // Release builds (the package) have no such switch.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("OPS_WARDEN_DEBUG_PANIC").is_some() {
+        panic!("OPS_WARDEN_DEBUG_PANIC is set");
+    }
     if !matches!(cli.command, Command::ForceCommand) {
         init_host_logging();
     }
@@ -231,7 +238,7 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
                 allow_partial,
                 anchor,
             };
-            let r = audit::verify_files(&files, live.as_ref(), &opts);
+            let r = audit::verify_files(&files, live.as_ref(), &opts).finished();
             use std::io::IsTerminal;
             if json || !std::io::stdout().is_terminal() {
                 emit(&serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?);

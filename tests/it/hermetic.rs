@@ -25,7 +25,7 @@ struct Case {
     command: Option<String>,
     /// `[text, n]`: the text repeated n times as the command.
     command_repeat: Option<(String, usize)>,
-    /// `cert` (default), `unset`, `plain-key`, `garbage`.
+    /// `cert` (default), `unset`, `plain-key`, `garbage`, `bad-signature`.
     #[serde(default = "cert")]
     auth: String,
     /// The auth-info file's mode (default 0600).
@@ -117,6 +117,22 @@ fn auth_info(fx: &Fixture, case: &Case) -> Option<PathBuf> {
         "unset" => return None,
         "plain-key" => std::fs::read_to_string(fx.path("user.pub")).unwrap(),
         "garbage" => "ssh-ed25519-cert-v01@openssh.com AAAAnotacertificate".into(),
+        "bad-signature" => {
+            // A good certificate with the last byte of its signature flipped.
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let cert = fx.sign(
+                "ca",
+                "user",
+                &cert_opts(&case.key_id, Some(&case.principals), &case.validity, &[]),
+            );
+            let line = std::fs::read_to_string(cert).unwrap();
+            let mut parts: Vec<String> = line.split_whitespace().map(String::from).collect();
+            let mut blob = b64.decode(&parts[1]).unwrap();
+            *blob.last_mut().unwrap() ^= 0x01;
+            parts[1] = b64.encode(blob);
+            parts.join(" ")
+        }
         "cert" => {
             let principals = (!case.principals.is_empty()).then_some(case.principals.as_str());
             let extra: Vec<&str> = case.cert_extra.iter().map(String::as_str).collect();

@@ -10,6 +10,7 @@ mod attended;
 mod audit_trail;
 mod bootstrap;
 mod cli;
+mod codes;
 mod docs;
 mod fault_matrix;
 mod fuzz_corpus;

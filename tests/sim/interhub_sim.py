@@ -24,7 +24,9 @@ Control routes (tests only; ops-warden never calls them):
   DELETE /_sim/faults
   GET    /_sim/secrets every key and access token ever issued (for output scans)
   GET    /_sim/state   hubs, manifests, consumers, keys (never secrets), widgets,
-                       events, "writes" (state-changing operations so far)
+                       events, "writes" (state-changing operations so far),
+                       "write_requests" (every non-GET request received,
+                       token minting aside)
 The request log (JSON lines) records every request as received, headers and
 body included, so tests can check where each secret travelled.
 """
@@ -32,6 +34,7 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import secrets
 import socket
 import struct
@@ -69,6 +72,7 @@ class State:
         self.events = {}  # (slug, idem) -> event
         self.faults = []
         self.held = 0
+        self.write_requests = 0
         self.release = threading.Event()
         self.writes = 0
         self.seq = 0
@@ -90,8 +94,9 @@ class State:
             "consumers": list(self.consumers.values()),
             "keys": [{k: v for k, v in key.items() if k != "secret"} for key in self.keys.values()],
             "widgets": list(self.widgets.values()),
-            "events": list(self.events.values()),
+            "events": [{k: v for k, v in e.items() if k != "body"} for e in self.events.values()],
             "writes": self.writes,
+            "write_requests": self.write_requests,
             "held": self.held,
         }
 
@@ -142,6 +147,10 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.state
         path = self.path
         with LOCK:
+            # Minting an access token (POST /api/v2/token) is a credential
+            # exchange, not a write: it changes no hub state.
+            if self.command != "GET" and not path.startswith(("/_sim/", "/api/v2/token")):
+                st.write_requests += 1
             self.server.log_request_line({
                 "ts": now(), "method": self.command, "path": path,
                 "headers": {k: v for k, v in self.headers.items()},
@@ -241,6 +250,47 @@ def need_scope(h, st, slug, want):
         raise err(401, "unauthorized", "access token missing, unknown or expired")
     if f"hub:{slug}:{want}" not in t["scopes"]:
         raise err(403, "forbidden", f"scope hub:{slug}:{want} required")
+
+
+def schema_problems(schema, v, at="config"):
+    """The contract's JSON Schema subset (type, required, properties,
+    additionalProperties, enum, minLength, pattern, format uri, items,
+    minItems, minimum, maximum): every problem, by path."""
+    out = []
+    t = schema.get("type")
+    kinds = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+    if t and not (isinstance(v, kinds[t]) and not (t in ("integer", "number") and isinstance(v, bool))):
+        return [f"{at}: not {t}"]
+    if "enum" in schema and v not in schema["enum"]:
+        out.append(f"{at}: not one of {schema['enum']}")
+    if isinstance(v, str):
+        if len(v) < schema.get("minLength", 0):
+            out.append(f"{at}: shorter than {schema['minLength']}")
+        if "pattern" in schema and not re.search(schema["pattern"], v):
+            out.append(f"{at}: does not match {schema['pattern']}")
+        if schema.get("format") == "uri" and not re.match(r"^[a-z][a-z0-9+.-]*://", v):
+            out.append(f"{at}: not a URI")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if "minimum" in schema and v < schema["minimum"]:
+            out.append(f"{at}: below {schema['minimum']}")
+        if "maximum" in schema and v > schema["maximum"]:
+            out.append(f"{at}: above {schema['maximum']}")
+    if isinstance(v, list):
+        if len(v) < schema.get("minItems", 0):
+            out.append(f"{at}: fewer than {schema['minItems']} items")
+        for i, x in enumerate(v):
+            out += schema_problems(schema.get("items", {}), x, f"{at}[{i}]")
+    if isinstance(v, dict):
+        props = schema.get("properties", {})
+        for r in schema.get("required", []):
+            if r not in v:
+                out.append(f"{at}.{r}: required")
+        for k, x in v.items():
+            if k in props:
+                out += schema_problems(props[k], x, f"{at}.{k}")
+            elif schema.get("additionalProperties") is False:
+                out.append(f"{at}.{k}: not allowed")
+    return out
 
 
 def check_manifest(doc, slug):
@@ -413,9 +463,13 @@ def hub_routes(h, st, raw, m, slug, rest):
     if len(rest) == 2 and rest[0] == "widgets" and m == "PUT":
         need_scope(h, st, slug, "write")
         b = need_json(h, raw) or {}
-        types = {it["key"] for s, man in st.active_manifests() for it in man["document"].get("widgetTypes", [])}
+        types = {it["key"]: it.get("schema") or {} for s, man in st.active_manifests()
+                 for it in man["document"].get("widgetTypes", [])}
         if b.get("type") not in types:
             raise err(422, "invalid_widget", "type is not a registered widget type", details=[b.get("type")])
+        problems = schema_problems(types[b["type"]], b.get("config"))
+        if problems:
+            raise err(422, "invalid_widget_config", "config does not match the widget type's schema", details=problems)
         k = (slug, rest[1])
         cur = st.widgets.get(k)
         new = {"id": cur["id"] if cur else st.new_id("wid"), "key": rest[1], "type": b["type"],
@@ -431,13 +485,23 @@ def hub_routes(h, st, raw, m, slug, rest):
         if not idem:
             raise err(400, "idempotency_key_required", "Idempotency-Key header is required")
         b = need_json(h, raw) or {}
-        types = {it["key"] for s, man in st.active_manifests() for it in man["document"].get("eventTypes", [])}
+        types = {it["key"]: it.get("schema") or {} for s, man in st.active_manifests()
+                 for it in man["document"].get("eventTypes", [])}
         if b.get("type") not in types:
             raise err(422, "invalid_event", "type is not a registered event type")
+        missing = [f for f in ("source", "payload") if f not in b]
+        if missing:
+            raise err(422, "invalid_event", "an event needs source and payload", details=missing)
+        problems = schema_problems(types[b["type"]], b["payload"], "payload")
+        if problems:
+            raise err(422, "invalid_event", "payload does not match the event type's schema", details=problems)
         prev = st.events.get((slug, idem))
         if prev:
+            if prev["body"] != canonical(b):
+                raise err(422, "idempotency_key_reused", "this Idempotency-Key was used with another body")
             return 200, {"id": prev["id"], "type": prev["type"], "receivedAt": prev["receivedAt"]}, {}
-        ev = {"id": st.new_id("evt"), "type": b["type"], "receivedAt": now(), "idempotencyKey": idem}
+        ev = {"id": st.new_id("evt"), "type": b["type"], "receivedAt": now(), "idempotencyKey": idem,
+              "body": canonical(b)}
         st.events[(slug, idem)] = ev
         st.writes += 1
         return 201, {"id": ev["id"], "type": ev["type"], "receivedAt": ev["receivedAt"]}, {}
@@ -458,6 +522,7 @@ def sim_control(h, st, raw, p, m):
         # A fresh Inter-Hub (the fault matrix runs each cell from scratch).
         for k in ("hubs", "manifests", "consumers", "keys", "tokens", "widgets", "events", "faults"):
             getattr(st, k).clear()
+        st.write_requests = 0
         st.release.set()
         st.release = threading.Event()
         return 200, {"reset": True}, {}

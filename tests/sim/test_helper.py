@@ -7,6 +7,7 @@ ops-warden's helper runner against the simulator.
 argv: SEEDS_DIR [--fail-after-key] [--sleep N] [--print-key-in-stderr] [--big-output] [--report-uid FILE]
       [--key-in-stdout] (a broken helper: prints the display-once key instead of writing the file)
       [--make-no-key] (a broken helper: reports success with no runtime key at all)
+      [--dump-env FILE] (its argv and environment, for the secret scan)
 """
 import json
 import os
@@ -45,6 +46,10 @@ def main():
     manifest = json.load(open(os.path.join(seeds, "ops-hub-manifest.draft.json")))
     widgets = json.load(open(os.path.join(seeds, "ops-hub-widgets.seed.json")))
     out = {"note": "not part of the contract: the caller never sees it"}
+    if "--dump-env" in args:
+        # Its command line and environment, for the tests' secret scan.
+        with open(args[args.index("--dump-env") + 1], "w") as f:
+            json.dump({"argv": sys.argv, "env": dict(os.environ)}, f)
     if "--report-uid" in args:
         # Who ran it, to a file the test names: the helper never runs as root.
         with open(args[args.index("--report-uid") + 1], "w") as f:

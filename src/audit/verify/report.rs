@@ -65,6 +65,8 @@ pub struct VerifyReport {
     pub records: u64,
     pub first_seq: Option<u64>,
     pub last: Option<AuditRef>,
+    /// `audit-chain-broken` when broken (the README's error code).
+    pub code: Option<crate::error::Code>,
     /// `file:line` of the first record that is wrong.
     pub first_bad: Option<String>,
     pub reason: Option<String>,
@@ -88,6 +90,7 @@ impl VerifyReport {
             records: 0,
             first_seq: None,
             last: None,
+            code: None,
             first_bad: None,
             reason: None,
             head_checked: false,
@@ -106,6 +109,12 @@ impl VerifyReport {
         }
     }
 
+    /// The report as it is printed: its error code set from the verdict.
+    pub fn finished(mut self) -> VerifyReport {
+        self.code = (self.status == Status::Broken).then_some(crate::error::Code::AuditChainBroken);
+        self
+    }
+
     /// A short human summary (for a terminal).
     pub fn summary(&self) -> String {
         let mut s = match self.status {
@@ -117,7 +126,7 @@ impl VerifyReport {
             ),
             Status::Empty => "no records yet (no audit log on this host)".to_string(),
             Status::Broken => format!(
-                "BROKEN at {}: {}",
+                "BROKEN (audit-chain-broken) at {}: {}",
                 self.first_bad.as_deref().unwrap_or("-"),
                 crate::text::escape_untrusted(self.reason.as_deref().unwrap_or("-"), 400)
             ),

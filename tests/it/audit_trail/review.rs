@@ -58,6 +58,7 @@ fn audit_show_is_readable_and_escapes_everything() {
     // audit verify: JSON when piped (or --json), a short summary on a terminal.
     let (doc, _) = h.verify(&["--json"]);
     assert_eq!(doc["status"], "broken");
+    assert_eq!(doc["code"], "audit-chain-broken");
     let cmd = format!(
         "{} --config {} audit verify",
         bin().display(),
@@ -68,7 +69,7 @@ fn audit_show_is_readable_and_escapes_everything() {
         .output()
         .unwrap();
     let tty = String::from_utf8_lossy(&out.stdout);
-    assert!(tty.starts_with("BROKEN at "), "{tty}");
+    assert!(tty.starts_with("BROKEN (audit-chain-broken) at "), "{tty}");
     assert_eq!(tty.lines().count(), 1, "{tty}");
     assert_eq!(out.status.code(), Some(65));
 }

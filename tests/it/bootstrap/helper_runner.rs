@@ -4,8 +4,12 @@ use super::scan;
 use crate::common::lab::{Lab, LabOptions};
 use crate::common::{assert_schema, code_of, evidence};
 
+/// `{out}` in `extra` names a folder the helper (the lane user) may write.
 fn helper_lab(name: &str, extra: &str, timeout: u64) -> (Lab, std::path::PathBuf) {
     let lab = Lab::start(name);
+    let out = lab.fx.mkdir("helper-out", 0o755);
+    lab.fx.chown(&out, crate::common::sshd::LANE_USER);
+    let extra = extra.replace("{out}", &out.display().to_string());
     let runner = format!(
         "kind = \"command\"\nargv = [\"/usr/bin/python3\", \"{}\", \"{}\"{extra}]\ntimeout_secs = {timeout}\n",
         crate::common::repo().join("tests/sim/test_helper.py").display(),
@@ -34,7 +38,13 @@ fn no_private_files_left(lab: &Lab) {
 #[test]
 fn the_helper_runner_stores_the_key_it_made() {
     // A chatty helper: ~180 KB of output must not break the audit append.
-    let (lab, cfg) = helper_lab("helper-ok", ", \"--big-output\"", 60);
+    // It also writes its argv and environment out, for the secret scan.
+    let (lab, cfg) = helper_lab(
+        "helper-ok",
+        ", \"--big-output\", \"--dump-env\", \"{out}/env.json\"",
+        60,
+    );
+    let dump = lab.fx.path("helper-out/env.json");
     let out = lab.force_command(&cfg, "bootstrap").output().unwrap();
     let doc = evidence(&out);
     assert_schema(&doc);
@@ -59,6 +69,12 @@ fn the_helper_runner_stores_the_key_it_made() {
     lab.assert_one_live_stored_key();
     no_private_files_left(&lab);
     scan(&lab, &[&out, &again]);
+    // Secrets reach the helper as files in its private folder, never on its
+    // command line or in its environment.
+    let env = std::fs::read(&dump).expect("the helper wrote its environment");
+    let refs = lab.secrets();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    crate::common::scan::assert_clean("helper argv and environment", &env, &refs);
 }
 
 #[test]

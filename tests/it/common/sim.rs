@@ -84,8 +84,12 @@ impl Sim {
         self.request("GET", "/_sim/state", None, &[]).1
     }
 
+    /// Every non-GET request received (token minting aside), whether or
+    /// not it changed anything.
     pub fn writes(&self) -> u64 {
-        self.state()["writes"].as_u64().unwrap()
+        self.state()["write_requests"]
+            .as_u64()
+            .expect("write_requests")
     }
 
     /// Active keys (ids and prefixes only; the simulator never shows secrets here).

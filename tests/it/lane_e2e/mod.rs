@@ -142,7 +142,15 @@ impl World {
         );
         let runtime = self.stored_key().map(|k| k.0);
         secrets.extend(runtime.clone());
+        // Every token OpenBao issued and every key and access token the
+        // simulator issued (revoked ones too).
+        secrets.extend(self.bao.issued_secrets());
+        secrets.extend(self.sim.issued_secrets());
         assert_run_clean(outs, &std::fs::read(&self.host.audit).unwrap(), &secrets);
+        // sshd's own log (the lane's stderr reaches the client, not it, but
+        // its debug lines name the session).
+        let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        crate::common::scan::assert_clean("sshd log", self.host.sshd_log().as_bytes(), &refs);
         for r in self.sim.requests() {
             let line = r.to_string();
             let path = r["path"].as_str().unwrap();
@@ -188,8 +196,13 @@ impl World {
             .unwrap()
             .flatten()
             .map(|e| e.file_name())
-            // The host lock and the audit seq mark stay; nothing else may.
-            .filter(|n| n != "bootstrap.lock" && n != "audit.seq")
+            // The host lock, the audit seq mark and the readiness event's
+            // marker stay; nothing else may.
+            .filter(|n| {
+                n != "bootstrap.lock"
+                    && n != "audit.seq"
+                    && !n.to_string_lossy().starts_with("event-")
+            })
             .collect();
         assert!(left.is_empty(), "temp files left: {left:?}");
     }
