@@ -10,7 +10,7 @@
 
 pub use super::report::{KeyReport, KeyStatus};
 use crate::error::Error;
-use crate::interhub::{key_prefix, KeyApi, Lifecycle, NewKey};
+use crate::interhub::{key_prefix, KeyApi, NewKey};
 use crate::secret::Secret;
 use crate::store::openbao::OpenBao;
 use crate::store::{KeyRecord, Provenance, Stored, StoredKey};
@@ -184,50 +184,6 @@ pub fn ensure(
     Ok(Some(token))
 }
 
-/// Whether a failed `create_key` certainly made no key: Inter-Hub refused
-/// the request (a 4xx). A 5xx, a timeout, a reset or a malformed 201 may
-/// have made one.
-fn refused_before_creation(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::InterhubRejected(_) | Error::InterhubAuth(_) | Error::InterhubForbidden(_)
-    )
-}
-
-/// After a `create_key` whose answer was lost: every active key that is
-/// not the stored one is revoked at once. The run still fails with the
-/// create's error; if the sweep fails too, with `runtime-key-maybe-created`
-/// naming the keys that may be live and unrecorded.
-fn after_lost_create(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
-    consumer_id: &str,
-    why: Error,
-    report: &mut KeyReport,
-) -> Error {
-    match sweep(store, api, consumer_id, false, report) {
-        Ok(()) => why,
-        Err(e) => {
-            let live = api
-                .list_keys(consumer_id)
-                .map(|keys| {
-                    keys.into_iter()
-                        .filter(|k| k.status == Lifecycle::Active)
-                        .map(|k| format!("{} ({})", k.id, k.prefix))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_else(|_| "unknown: the key list cannot be read".into());
-            Error::RuntimeKeyMaybeCreated(format!(
-                "key creation for consumer {consumer_id} failed ({}) and the sweep failed ({}); \
-                 active keys: {live}; revoke any that is not the stored one",
-                why.code(),
-                e.code()
-            ))
-        }
-    }
-}
-
 /// Stores a just-created key with check-and-set at `cas`, or revokes it.
 /// Returns the key that is live and stored afterwards (ours, or the winner's
 /// after a lost race). No signal is looked at in here.
@@ -371,42 +327,10 @@ fn record<'a>(key: &'a Secret, consumer_id: &str, key_id: Option<&str>) -> KeyRe
     }
 }
 
-/// Revokes every active key of the consumer that is not the stored one
-/// (unrecorded live keys, a rotated-out key). The stored key is read again
-/// after the list and right before revoking: another host may have stored a
-/// new key since this run looked (or while the list was on its way), and the
-/// stored key is never revoked. In plan mode only reports.
-fn sweep(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
-    consumer_id: &str,
-    plan: bool,
-    report: &mut KeyReport,
-) -> Result<(), Error> {
-    let active: Vec<_> = api
-        .list_keys(consumer_id)?
-        .into_iter()
-        .filter(|k| k.status == Lifecycle::Active)
-        .collect();
-    if active.is_empty() {
-        return Ok(());
-    }
-    let keep = store
-        .read_runtime_key()?
-        .map(|s| key_prefix(s.key.expose()));
-    for k in active {
-        if Some(&k.prefix) == keep.as_ref() {
-            continue;
-        }
-        if plan {
-            report.unrecorded.push(k.prefix);
-            continue;
-        }
-        api.revoke_key(consumer_id, &k.id)?;
-        report.revoked.push(k.prefix);
-    }
-    Ok(())
-}
+#[path = "runtime_key_sweep.rs"]
+mod sweep;
+
+use sweep::{after_lost_create, refused_before_creation, sweep};
 
 #[cfg(test)]
 #[path = "runtime_key_tests.rs"]

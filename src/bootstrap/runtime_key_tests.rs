@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use super::*;
-use crate::interhub::{KeyInfo, NewKey};
+use crate::interhub::{KeyInfo, Lifecycle, NewKey};
 
 #[derive(Default)]
 struct FakeHub {
