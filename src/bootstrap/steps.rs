@@ -156,6 +156,15 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
             }
         }
     })();
+    // Its id goes into URL paths from here on: a plain segment, or refused now.
+    let r = r.and_then(
+        |(status, id, cid): (Status, Option<String>, Option<String>)| {
+            if let Some(c) = &cid {
+                crate::interhub::segment(c, "consumer")?;
+            }
+            Ok((status, id, cid))
+        },
+    );
     let consumer_id = report.step("consumer", t, r)?;
 
     ctx.signals.checkpoint("runtime key")?;

@@ -130,6 +130,24 @@ pub fn key_shape_ok(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// An id taken from an Inter-Hub answer, as one URL path segment: only
+/// `[A-Za-z0-9_-]`, at most 64 bytes (anything else is refused, never sent).
+pub fn segment<'a>(id: &'a str, what: &str) -> Result<&'a str, crate::error::Error> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(id)
+    } else {
+        Err(crate::error::Error::InterhubProtocol(format!(
+            "{what} id {:?} is not a plain path segment",
+            crate::text::escape_untrusted(id, 40)
+        )))
+    }
+}
+
 /// The key operations of the critical section, as a seam (the client is the
 /// real one; unit tests use a fake to force every failure path).
 pub trait KeyApi {

@@ -254,13 +254,15 @@ def need_scope(h, st, slug, want):
 
 def schema_problems(schema, v, at="config"):
     """The contract's JSON Schema subset (type, required, properties,
-    additionalProperties, enum, minLength, pattern, format uri, items,
+    additionalProperties, const, enum, minLength, pattern, format uri, items,
     minItems, minimum, maximum): every problem, by path."""
     out = []
     t = schema.get("type")
     kinds = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
     if t and not (isinstance(v, kinds[t]) and not (t in ("integer", "number") and isinstance(v, bool))):
         return [f"{at}: not {t}"]
+    if "const" in schema and v != schema["const"]:
+        out.append(f"{at}: not {schema['const']!r}")
     if "enum" in schema and v not in schema["enum"]:
         out.append(f"{at}: not one of {schema['enum']}")
     if isinstance(v, str):

@@ -267,20 +267,4 @@ pub(super) fn error_token(s: &str) -> Option<&str> {
     ok.then_some(s)
 }
 
-/// An id taken from an Inter-Hub answer, as one URL path segment: only
-/// `[A-Za-z0-9_-]`, at most 64 bytes (anything else is refused, never sent).
-pub(super) fn segment<'a>(id: &'a str, what: &str) -> Result<&'a str, Error> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(id)
-    } else {
-        Err(Error::InterhubProtocol(format!(
-            "{what} id {:?} is not a plain path segment",
-            crate::text::escape_untrusted(id, 40)
-        )))
-    }
-}
+pub(super) use crate::interhub::segment;

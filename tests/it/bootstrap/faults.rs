@@ -232,3 +232,88 @@ fn credentials_echoed_by_the_server_never_come_out() {
     assert_eq!(out.status.code(), Some(69));
     super::scan(&lab, &[&out]);
 }
+
+/// Issue 10 §6: ids taken from Inter-Hub answers go into URL paths only as
+/// plain segments: a consumer id holding `../` is refused, never sent.
+#[test]
+fn ids_from_answers_are_checked_before_they_reach_a_path() {
+    let lab = Lab::start("boot-bad-id");
+    lab.sim.fault(
+        json!({"method": "GET", "path": "/api/v2/admin/api-consumers?", "status": 200, "count": 50,
+        "body": {"items": [{"id": "../../admin/hubs/x", "name": "ops-hub", "hub": "ops-hub"}]}}),
+    );
+    let out = lab.run("bootstrap");
+    let doc = evidence(&out);
+    assert_eq!(code_of(&doc), "interhub-protocol", "{doc:#}");
+    assert_eq!(out.status.code(), Some(69));
+    assert!(
+        lab.sim
+            .requests()
+            .iter()
+            .all(|r| !r["path"].as_str().expect("path").contains("..")),
+        "no request carried the id"
+    );
+    lab.sim.clear_faults();
+    assert_eq!(lab.run("bootstrap").status.code(), Some(0));
+    lab.assert_one_live_stored_key();
+}
+
+/// Issue 10 §9: the simulator refuses what the contract refuses, so a run
+/// that passes against it sends only what Inter-Hub would accept.
+#[test]
+fn the_simulator_refuses_what_the_contract_refuses() {
+    let lab = Lab::start("sim-strict");
+    assert_eq!(lab.run("bootstrap").status.code(), Some(0));
+    let (key, client) = lab.stored_key().expect("a stored key");
+    let form = format!(
+        "grant_type=client_credentials&client_id={client}&client_secret={key}&scope=hub%3Aops-hub%3Awrite"
+    );
+    let (st, tok) = lab.sim.request_form("/api/v2/token", &form);
+    assert_eq!(st, 200);
+    let bearer = format!("Bearer {}", tok["access_token"].as_str().expect("token"));
+    let auth = [("Authorization", bearer.as_str())];
+    let put = |config: serde_json::Value| {
+        lab.sim.request(
+            "PUT",
+            "/api/v2/hubs/ops-hub/widgets/extra",
+            Some(&json!({"type": "ops.service-status-card", "title": "x", "config": config})),
+            &auth,
+        )
+    };
+    assert_eq!(put(json!({"service": "gitea"})).0, 201);
+    let (st, body) = put(json!({"service": "gitea", "environment": "moon"}));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (422, Some("invalid_widget_config"))
+    );
+    let (st, _) = put(json!({"unknown": true}));
+    assert_eq!(st, 422);
+    let event = |body: serde_json::Value, idem: &str| {
+        let headers = [auth[0], ("Idempotency-Key", idem)];
+        lab.sim
+            .request("POST", "/api/v2/hubs/ops-hub/events", Some(&body), &headers)
+    };
+    let good = json!({"type": "ops.gitea.readiness", "source": "t", "payload": {"component": "gitea", "status": "ready"}});
+    let (st, body) = event(json!({"type": "ops.gitea.readiness", "source": "t"}), "k1");
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (422, Some("invalid_event"))
+    );
+    assert_eq!(event(good.clone(), "k2").0, 201);
+    assert_eq!(
+        event(good.clone(), "k2").0,
+        200,
+        "the same key and body: the same event"
+    );
+    let mut other = good.clone();
+    other["source"] = json!("someone else");
+    let (st, body) = event(other, "k2");
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+    // A rerun of ops-warden sends no write at all (token minting aside).
+    let writes = lab.sim.writes();
+    assert_eq!(lab.run("bootstrap").status.code(), Some(0));
+    assert_eq!(lab.sim.writes(), writes, "zero non-GET requests on a rerun");
+}

@@ -108,6 +108,21 @@ impl Sim {
         assert_eq!(st, 201);
     }
 
+    /// A form-encoded POST (the token route).
+    pub fn request_form(&self, path: &str, form: &str) -> (u16, Value) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let status: u16 = resp.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
     /// Every key (revoked ones too) and access token the simulator issued.
     pub fn issued_secrets(&self) -> Vec<String> {
         let (st, v) = self.request("GET", "/_sim/secrets", None, &[]);
