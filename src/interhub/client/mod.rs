@@ -49,11 +49,15 @@ pub struct Client {
     retries: u32,
     backoff: Duration,
     operator: Option<OperatorKey>,
-    /// Copies of the secrets sent or received, kept only to scrub them from
-    /// any server text we keep (wiped on drop).
+    /// What the secrets sent or received look like (keyed hashes), to scrub
+    /// them from any server text we keep.
     known: Mutex<Redactor>,
     /// The hub this run works on: the access token's scope names it.
     hub: String,
+    /// Registry answers of this run, until this run writes anything: the
+    /// gate and the validation of a rerun read them once.
+    pub(super) registries:
+        Mutex<std::collections::HashMap<&'static str, Vec<crate::interhub::RegistryEntry>>>,
 }
 
 pub(super) struct Answer {
@@ -78,6 +82,7 @@ impl Client {
             operator,
             known: Mutex::new(Redactor::new()),
             hub: cfg.hub.clone(),
+            registries: Mutex::new(std::collections::HashMap::new()),
         };
         if let Some(k) = &client.operator {
             client.remember(k.secret());
@@ -107,6 +112,11 @@ impl Client {
         idempotent: bool,
     ) -> Result<Answer, Error> {
         let url = format!("{}{path}", self.base);
+        if method != Method::GET && path != "/api/v2/token" {
+            // A write may change what the registries say (a manifest);
+            // minting a token writes nothing.
+            self.registries.lock().unwrap().clear();
+        }
         let mut attempt = 0u32;
         loop {
             let result = self.rt.block_on(async {

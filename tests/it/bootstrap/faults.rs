@@ -312,8 +312,22 @@ fn the_simulator_refuses_what_the_contract_refuses() {
         (st, body["error"]["code"].as_str()),
         (422, Some("idempotency_key_reused"))
     );
-    // A rerun of ops-warden sends no write at all (token minting aside).
+    // A rerun of ops-warden sends no write at all (token minting aside),
+    // and reads each registry once (the gate's answer serves validation).
     let writes = lab.sim.writes();
+    let registry_reads = |lab: &Lab| {
+        lab.sim
+            .requests()
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["path"] == "/api/v2/widget-types")
+            .count()
+    };
+    let before = registry_reads(&lab);
     assert_eq!(lab.run("bootstrap").status.code(), Some(0));
     assert_eq!(lab.sim.writes(), writes, "zero non-GET requests on a rerun");
+    assert_eq!(
+        registry_reads(&lab) - before,
+        1,
+        "one read of each registry per rerun"
+    );
 }

@@ -144,8 +144,10 @@ fn an_interrupted_helper_is_killed_and_cleaned_up() {
     assert_schema(&doc);
     assert_eq!(doc["outcome"], "aborted", "{doc:#}");
     assert_eq!(out.status.code(), Some(75));
+    // The helper sleeps 30 s: ending well before means it was killed, not
+    // waited for (the margin is for a loaded machine, not a measurement).
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
+        started.elapsed() < std::time::Duration::from_secs(25),
         "the helper was killed, not waited for"
     );
     no_private_files_left(&lab);

@@ -23,8 +23,12 @@ pub fn bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ops-warden")))
 }
 
+/// The source tree (`OW_REPO` overrides it: the hermetic tier run as an
+/// unprivileged user from a staged copy of what it reads).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("OW_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 pub fn is_root() -> bool {
