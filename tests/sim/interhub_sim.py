@@ -9,15 +9,8 @@ holds state across requests and can inject faults on a chosen route.
 Run:  interhub_sim.py --operator-key-file F --port-file P [--port 0] [--request-log L]
 
 Control routes (tests only; ops-warden never calls them):
-  POST   /_sim/faults  {"method","path","count","after", and what it does:
-                        "status" (+ "retry_after", + "body": a JSON body),
-                        "delay_ms", "reset" (the connection is reset, no
-                        answer), "malformed" (a body that is not JSON),
-                        "oversized" (a 2 MiB body), "hold" (the request waits
-                        until POST /_sim/release; with "drop" it is then
-                        reset, never executed)}
-         path is a prefix; "after": true applies the fault after the request
-         was executed (the answer is lost, the change is not).
+  POST   /_sim/faults  a fault on a route (faults.py says what one can do;
+                       the OpenBao proxy takes the same)
   POST   /_sim/reset   forgets everything (hubs, keys, tokens, faults)
   POST   /_sim/release releases every held request (GET /_sim/state "held"
                        counts the requests waiting now)
@@ -36,14 +29,14 @@ import hashlib
 import json
 import re
 import secrets
-import socket
-import struct
 import sys
 import threading
 import time
 import urllib.parse
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from faults import Faults, FaultingHandler
 
 LOCK = threading.RLock()
 
@@ -70,10 +63,8 @@ class State:
         self.tokens = {}  # token -> {consumer, scopes, exp}
         self.widgets = {}  # (slug, key) -> widget
         self.events = {}  # (slug, idem) -> event
-        self.faults = []
-        self.held = 0
+        self.faults = Faults()
         self.write_requests = 0
-        self.release = threading.Event()
         self.writes = 0
         self.seq = 0
 
@@ -97,7 +88,7 @@ class State:
             "events": [{k: v for k, v in e.items() if k != "body"} for e in self.events.values()],
             "writes": self.writes,
             "write_requests": self.write_requests,
-            "held": self.held,
+            "held": self.faults.held,
         }
 
 
@@ -113,13 +104,15 @@ def err(status, code, message, **extra):
     return Reply(status, {"error": e})
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FaultingHandler, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "interhub-sim/2"
     # TCP_NODELAY: the answer goes out at once. (With Nagle on, the body,
     # written after the headers, waited for the client's delayed ACK: ~40 ms
     # on every answer.)
     disable_nagle_algorithm = True
+    error_body = {"error": {"code": "injected", "message": "fault injected by the simulator"}}
+    oversized_field = "items"
 
     def log_message(self, *a):
         pass
@@ -129,18 +122,14 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status, body=None, headers=None):
+    @staticmethod
+    def _encode(status, body=None, headers=None):
+        """(status, bytes, headers) of a JSON answer."""
         data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, str(v))
+        hs = list((headers or {}).items())
         if body is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        # Headers and body in one write.
-        self._headers_buffer.append(b"\r\n")
-        self._headers_buffer.append(data)
-        self.flush_headers()
+            hs.append(("Content-Type", "application/json"))
+        return status, data, hs
 
     def _handle(self):
         raw = self._read_body()
@@ -156,70 +145,16 @@ class Handler(BaseHTTPRequestHandler):
                 "headers": {k: v for k, v in self.headers.items()},
                 "body": raw.decode("utf-8", "replace"),
             })
-            fault = None
-            for f in st.faults:
-                if f["count"] > 0 and f["method"] in (self.command, "*") and path.startswith(f["path"]):
-                    f["count"] -= 1
-                    fault = dict(f)
-                    break
-        if fault and fault.get("delay_ms"):
-            time.sleep(fault["delay_ms"] / 1000)
-        if fault and not fault.get("after"):
-            self._hold(fault)
-            if fault.get("drop"):
-                # The request never reaches the server: the client gave up.
-                return self._fault_reply({"reset": True})
-            if acts(fault):
-                return self._fault_reply(fault)
+        self.serve_with_faults(lambda: self._execute(st, raw))
+
+    def _execute(self, st, raw):
         try:
             with LOCK:
-                status, body, headers = route(self, st, raw)
+                return self._encode(*route(self, st, raw))
         except Reply as r:
-            status, body, headers = r.status, r.body, r.headers
-        if fault and fault.get("after"):
-            self._hold(fault)
-            if acts(fault):
-                return self._fault_reply(fault)
-        self._send(status, body, headers)
-
-    def _hold(self, f):
-        if not f.get("hold"):
-            return
-        st = self.server.state
-        with LOCK:
-            st.held += 1
-            gate = st.release
-        gate.wait(timeout=120)
-        with LOCK:
-            st.held -= 1
-
-    def _fault_reply(self, f):
-        if f.get("reset"):
-            # An RST instead of an answer.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
-            return
-        status = f.get("status") or 200
-        if f.get("malformed") or f.get("oversized"):
-            data = b"{not json" if f.get("malformed") else b'{"items": "' + b"x" * (2 << 20) + b'"}'
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self._headers_buffer.append(b"\r\n")
-            self._headers_buffer.append(data)
-            self.flush_headers()
-            return
-        headers = {"Retry-After": f["retry_after"]} if f.get("retry_after") is not None else {}
-        body = f["body"] if "body" in f else {"error": {"code": "injected", "message": "fault injected by the simulator"}}
-        self._send(status, body, headers)
+            return self._encode(r.status, r.body, r.headers)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-
-def acts(f):
-    """Whether a fault answers in place of the route (a hold or a delay alone does not)."""
-    return bool(f.get("status") or f.get("reset") or f.get("malformed") or f.get("oversized")) or "body" in f
 
 
 # ---- request checks ----
@@ -512,25 +447,20 @@ def hub_routes(h, st, raw, m, slug, rest):
 
 def sim_control(h, st, raw, p, m):
     if p == "/_sim/faults" and m == "POST":
-        f = json.loads(raw or b"{}")
-        f.setdefault("method", "*")
-        f.setdefault("count", 1)
-        st.faults.append(f)
-        return 201, {"faults": st.faults}, {}
+        return 201, {"faults": st.faults.add(json.loads(raw or b"{}"))}, {}
     if p == "/_sim/faults" and m == "DELETE":
         st.faults.clear()
         return 200, {"faults": []}, {}
     if p == "/_sim/reset" and m == "POST":
         # A fresh Inter-Hub (the fault matrix runs each cell from scratch).
-        for k in ("hubs", "manifests", "consumers", "keys", "tokens", "widgets", "events", "faults"):
+        for k in ("hubs", "manifests", "consumers", "keys", "tokens", "widgets", "events"):
             getattr(st, k).clear()
+        st.faults.clear()
+        st.faults.release()
         st.write_requests = 0
-        st.release.set()
-        st.release = threading.Event()
         return 200, {"reset": True}, {}
     if p == "/_sim/release" and m == "POST":
-        st.release.set()
-        st.release = threading.Event()
+        st.faults.release()
         return 200, {"released": True}, {}
     if p == "/_sim/state" and m == "GET":
         return 200, st.public_state(), {}
@@ -547,6 +477,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, addr, state, log_path):
         super().__init__(addr, Handler)
         self.state = state
+        self.faults = state.faults
         self.log = open(log_path, "a", buffering=1) if log_path else None
 
     def log_request_line(self, entry):
