@@ -179,7 +179,7 @@ pub const SCHEMA: &str = "ops-warden/check-config/v1";
 #[serde(deny_unknown_fields)]
 pub struct CheckReport {
     /// Always `ops-warden/check-config/v1`.
-    #[cfg_attr(test, schemars(schema_with = "tag"))]
+    #[cfg_attr(test, schemars(extend("const" = SCHEMA)))]
     pub schema: &'static str,
     pub config: String,
     pub ok: bool,
@@ -188,11 +188,6 @@ pub struct CheckReport {
     pub checks: Vec<Check>,
     /// With `--show`: the effective config (paths and addresses, never a secret).
     pub effective: Option<Effective>,
-}
-
-#[cfg(test)]
-fn tag(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "const": SCHEMA })
 }
 
 /// What `check-config` checks beyond the config and its files.

@@ -163,7 +163,7 @@ impl VerbResult {
 #[serde(deny_unknown_fields)]
 pub struct Document<'a> {
     /// Always `ops-warden/evidence/v1`: check it before reading on.
-    #[cfg_attr(test, schemars(schema_with = "schema::tag"))]
+    #[cfg_attr(test, schemars(extend("const" = SCHEMA)))]
     pub schema: &'static str,
     #[cfg_attr(test, schemars(regex(pattern = r"^[0-9a-f]{24}$")))]
     pub run_id: &'a str,

@@ -2,11 +2,6 @@
 //! types: `OW_BLESS=1 cargo test --lib schema` rewrites them, and without it
 //! the test fails when a type and its committed schema differ.
 
-#[cfg(test)]
-pub(super) fn tag(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "const": super::SCHEMA })
-}
-
 /// Compares (or, with `OW_BLESS=1`, writes) one committed schema.
 #[cfg(test)]
 pub(crate) fn check_committed(file: &str, mut schema: schemars::Schema) {

@@ -57,7 +57,7 @@ pub struct AnchorReport {
 #[serde(deny_unknown_fields)]
 pub struct VerifyReport {
     /// Always `ops-warden/audit-verify/v1`.
-    #[cfg_attr(test, schemars(schema_with = "tag"))]
+    #[cfg_attr(test, schemars(extend("const" = SCHEMA)))]
     pub schema: &'static str,
     pub ok: bool,
     pub status: Status,
@@ -142,9 +142,4 @@ impl VerifyReport {
         }
         s
     }
-}
-
-#[cfg(test)]
-fn tag(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "const": SCHEMA })
 }
