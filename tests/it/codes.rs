@@ -7,7 +7,6 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::common::lab::{Lab, LabOptions, OPERATOR_PATH, RUNTIME_PATH};
-use crate::common::proxy::Proxy;
 use crate::common::{assert_schema, bin, code_of, evidence};
 
 fn run_code(lab: &Lab, config: &std::path::Path, command: &str) -> (Option<i32>, String) {
@@ -65,24 +64,7 @@ fn the_operator_key_and_the_hosts_credentials() {
     assert_eq!(lab.run("bootstrap").status.code(), Some(0));
 
     // The stored key stops working: verify's validation fails.
-    let cons = lab.sim.state()["consumers"][0]["id"]
-        .as_str()
-        .expect("consumer")
-        .to_string();
-    let id = lab.sim.active_keys()[0]["id"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    let (st, _) = lab.sim.request(
-        "DELETE",
-        &format!("/api/v2/admin/api-consumers/{cons}/keys/{id}"),
-        None,
-        &[(
-            "Authorization",
-            &format!("Bearer {}", crate::common::lab::OPERATOR_KEY),
-        )],
-    );
-    assert_eq!(st, 204);
+    lab.sim.revoke_the_live_key();
     let (exit, code) = run_code(&lab, &c, "verify");
     assert_eq!((exit, code.as_str()), (Some(65), "validation-failed"));
 
@@ -97,14 +79,7 @@ fn the_operator_key_and_the_hosts_credentials() {
 #[test]
 fn a_key_neither_stored_nor_revoked_is_named() {
     let lab = Lab::start("codes-orphaned");
-    let proxy = Proxy::start(&lab.fx, &lab.bao.addr);
-    let config = lab.write_config(
-        "proxied.toml",
-        &LabOptions {
-            openbao_addr: Some(proxy.addr.clone()),
-            ..Default::default()
-        },
-    );
+    let (proxy, config) = lab.behind_proxy("proxied.toml", LabOptions::default());
     proxy.fault(json!({"method": "POST", "path": format!("/v1/{}", RUNTIME_PATH.replacen('/', "/data/", 1)), "status": 500, "count": 50}));
     lab.sim.fault(json!({"method": "DELETE", "path": "/api/v2/admin/api-consumers/", "status": 500, "count": 50}));
     let out = lab.force_command(&config, "bootstrap").output().unwrap();
@@ -138,14 +113,7 @@ fn a_key_neither_stored_nor_revoked_is_named() {
 #[test]
 fn the_stores_refusals_of_a_supplied_key() {
     let lab = Lab::start("codes-store");
-    let proxy = Proxy::start(&lab.fx, &lab.bao.addr);
-    let config = lab.write_config(
-        "proxied.toml",
-        &LabOptions {
-            openbao_addr: Some(proxy.addr.clone()),
-            ..Default::default()
-        },
-    );
+    let (proxy, config) = lab.behind_proxy("proxied.toml", LabOptions::default());
     assert_eq!(lab.run("bootstrap").status.code(), Some(0));
     let (live, _) = lab.stored_key().expect("a stored key");
     let data = format!("/v1/{}", RUNTIME_PATH.replacen('/', "/data/", 1));

@@ -35,15 +35,9 @@ fn the_ci_script_runs_the_readme_test_command() {
 #[test]
 fn every_error_code_is_produced_by_a_test() {
     let repo = crate::common::repo();
-    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
-    let codes: Vec<String> = readme
-        .lines()
-        .filter_map(|l| {
-            let mut cells = l.split('|').map(str::trim).skip(1);
-            let code = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
-            cells.next()?.parse::<u8>().ok()?;
-            Some(code.to_string())
-        })
+    let codes: Vec<String> = crate::common::readme_codes()
+        .into_iter()
+        .map(|(code, _)| code)
         .collect();
     assert!(codes.len() > 60, "{} codes in the README", codes.len());
     let mut produced = std::collections::BTreeSet::new();

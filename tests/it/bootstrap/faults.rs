@@ -146,24 +146,7 @@ fn a_sweep_never_revokes_a_key_another_host_just_stored() {
     lab.sim.wait_held(1);
     // K1 is revoked at Inter-Hub (it leaked), and host A rotates while B
     // waits for its key list.
-    let cons = lab.sim.state()["consumers"][0]["id"]
-        .as_str()
-        .expect("consumer")
-        .to_string();
-    let k1_id = lab.sim.active_keys()[0]["id"]
-        .as_str()
-        .expect("key id")
-        .to_string();
-    let (st, _) = lab.sim.request(
-        "DELETE",
-        &format!("/api/v2/admin/api-consumers/{cons}/keys/{k1_id}"),
-        None,
-        &[(
-            "Authorization",
-            &format!("Bearer {}", crate::common::lab::OPERATOR_KEY),
-        )],
-    );
-    assert_eq!(st, 204);
+    lab.sim.revoke_the_live_key();
     let a = lab.run("bootstrap --skip-event --rotate");
     let da = evidence(&a);
     assert_eq!(a.status.code(), Some(0), "{da:#}");

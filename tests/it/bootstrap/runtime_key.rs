@@ -65,25 +65,7 @@ fn a_dead_key_fails_unless_rotate() {
     let lab = Lab::start("boot-rotate");
     assert_eq!(lab.run("bootstrap").status.code(), Some(0));
     // Someone revokes the stored key at Inter-Hub.
-    let key = lab.sim.active_keys()[0].clone();
-    let cons = lab.sim.state()["consumers"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!(
-        "/api/v2/admin/api-consumers/{cons}/keys/{}",
-        key["id"].as_str().unwrap()
-    );
-    let (st, _) = lab.sim.request(
-        "DELETE",
-        &path,
-        None,
-        &[(
-            "Authorization",
-            &format!("Bearer {}", crate::common::lab::OPERATOR_KEY),
-        )],
-    );
-    assert_eq!(st, 204);
+    lab.sim.revoke_the_live_key();
     let out = lab.run("bootstrap");
     let doc = evidence(&out);
     assert_eq!(code_of(&doc), "runtime-key-invalid", "{doc:#}");

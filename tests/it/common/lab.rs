@@ -153,6 +153,20 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
         )
     }
 
+    /// A fault proxy in front of this lab's OpenBao, and a config (`name`,
+    /// with `o`) that reaches OpenBao through it.
+    pub fn behind_proxy(&self, name: &str, o: LabOptions) -> (super::proxy::Proxy, PathBuf) {
+        let proxy = super::proxy::Proxy::start(&self.fx, &self.bao.addr);
+        let config = self.write_config(
+            name,
+            &LabOptions {
+                openbao_addr: Some(proxy.addr.clone()),
+                ..o
+            },
+        );
+        (proxy, config)
+    }
+
     /// ops-warden as sshd runs it: `force-command`, with the client's command.
     pub fn force_command(&self, config: &PathBuf, command: &str) -> Command {
         let mut c = Command::new(bin());

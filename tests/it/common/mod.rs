@@ -4,6 +4,7 @@
 
 pub mod bao;
 pub mod lab;
+pub mod loopback;
 pub mod proxy;
 pub mod scan;
 pub mod sim;
@@ -29,6 +30,19 @@ pub fn repo() -> PathBuf {
     std::env::var_os("OW_REPO")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// README.md's error-code table, in order: each code and its exit code.
+pub fn readme_codes() -> Vec<(String, i32)> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    readme
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.split('|').map(str::trim).skip(1);
+            let code = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((code.to_string(), cells.next()?.parse().ok()?))
+        })
+        .collect()
 }
 
 pub fn is_root() -> bool {

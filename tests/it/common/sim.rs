@@ -1,55 +1,43 @@
 //! The Inter-Hub simulator (tests/sim/interhub_sim.py) on a loopback port.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{repo, Fixture};
+use super::loopback::PyService;
+use super::Fixture;
 
 pub struct Sim {
     pub port: u16,
     pub base: String,
     pub request_log: PathBuf,
-    child: Child,
+    operator_key: String,
+    svc: PyService,
 }
 
 impl Sim {
     pub fn start(fx: &Fixture, operator_key: &str) -> Sim {
         let key_file = fx.write("sim/operator.key", operator_key, 0o600);
-        let port_file = fx.path("sim/port");
         let request_log = fx.path("sim/requests.jsonl");
-        let child = Command::new("python3")
-            .arg(repo().join("tests/sim/interhub_sim.py"))
-            .arg("--operator-key-file")
-            .arg(&key_file)
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--request-log")
-            .arg(&request_log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(fx.path("sim/stderr.log")).unwrap())
-            .spawn()
-            .expect("python3 runs the simulator");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                if let Ok(p) = p.trim().parse::<u16>() {
-                    break p;
-                }
-            }
-            assert!(Instant::now() < deadline, "simulator did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let svc = PyService::start(
+            "interhub_sim.py",
+            &[
+                OsStr::new("--operator-key-file"),
+                key_file.as_os_str(),
+                OsStr::new("--request-log"),
+                request_log.as_os_str(),
+            ],
+            &fx.path("sim/port"),
+            &fx.path("sim/stderr.log"),
+        );
         Sim {
-            port,
-            base: format!("http://127.0.0.1:{port}"),
+            port: svc.port,
+            base: format!("http://127.0.0.1:{}", svc.port),
             request_log,
-            child,
+            operator_key: operator_key.to_string(),
+            svc,
         }
     }
 
@@ -61,23 +49,9 @@ impl Sim {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let data = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", data.len());
-        if body.is_some() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(&data);
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let status: u16 = resp.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        let ctype = body.map(|_| "application/json");
+        self.svc.request(method, path, ctype, headers, &data)
     }
 
     pub fn state(&self) -> Value {
@@ -108,19 +82,30 @@ impl Sim {
         assert_eq!(st, 201);
     }
 
+    /// Revokes the one live key at Inter-Hub, as an operator would (a key
+    /// that leaked, or someone else's doing).
+    pub fn revoke_the_live_key(&self) {
+        let live = self.active_keys();
+        assert_eq!(live.len(), 1, "one live key to revoke");
+        let cons = self.state()["consumers"][0]["id"]
+            .as_str()
+            .expect("consumer id")
+            .to_string();
+        let id = live[0]["id"].as_str().expect("key id");
+        let bearer = format!("Bearer {}", self.operator_key);
+        let (st, _) = self.request(
+            "DELETE",
+            &format!("/api/v2/admin/api-consumers/{cons}/keys/{id}"),
+            None,
+            &[("Authorization", &bearer)],
+        );
+        assert_eq!(st, 204);
+    }
+
     /// A form-encoded POST (the token route).
     pub fn request_form(&self, path: &str, form: &str) -> (u16, Value) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            form.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let status: u16 = resp.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        let ctype = Some("application/x-www-form-urlencoded");
+        self.svc.request("POST", path, ctype, &[], form)
     }
 
     /// Every key (revoked ones too) and access token the simulator issued.
@@ -165,12 +150,7 @@ impl Sim {
             "grant_type=client_credentials&client_id={client_id}&client_secret={}&scope=framework%3Aread%20hub%3Aops-hub%3Aread%20hub%3Aops-hub%3Awrite",
             key.replace('-', "%2D")
         );
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let req = format!("POST /api/v2/token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}", form.len());
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        resp.split(' ').nth(1).unwrap().parse().unwrap()
+        self.request_form("/api/v2/token", &form).0
     }
 
     /// Waits until a request with `method` and a path ending in `suffix` arrived.
@@ -195,12 +175,5 @@ impl Sim {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

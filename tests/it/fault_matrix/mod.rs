@@ -36,6 +36,9 @@ struct Cell {
 struct Matrix {
     lab: Lab,
     proxy: Proxy,
+    /// Every run's output, scanned once at the end for every secret any
+    /// cell issued (a secret issued later is looked for in earlier output too).
+    outputs: std::cell::RefCell<Vec<Output>>,
     config: std::path::PathBuf,
     /// README: error code -> exit code.
     exits: BTreeMap<String, i32>,
@@ -44,11 +47,9 @@ struct Matrix {
 impl Matrix {
     fn start() -> Matrix {
         let lab = Lab::start("fault-matrix");
-        let proxy = Proxy::start(&lab.fx, &lab.bao.addr);
-        let config = lab.write_config(
+        let (proxy, config) = lab.behind_proxy(
             "matrix.toml",
-            &LabOptions {
-                openbao_addr: Some(proxy.addr.clone()),
+            LabOptions {
                 timeout_secs: Some(1),
                 retries: Some(1),
                 ..Default::default()
@@ -57,8 +58,9 @@ impl Matrix {
         Matrix {
             lab,
             proxy,
+            outputs: Default::default(),
             config,
-            exits: readme_exits(),
+            exits: crate::common::readme_codes().into_iter().collect(),
         }
     }
 
@@ -197,7 +199,7 @@ impl Matrix {
         );
         self.at_most_one_live_stored_key(&at);
         self.no_temp_files(&at);
-        crate::common::scan::assert_run_clean(&[out], &[], &self.lab.secrets());
+        self.outputs.borrow_mut().push(out.clone());
         Cell {
             exit: exit.to_string(),
             code,
@@ -255,19 +257,6 @@ fn last_record(log: &std::path::Path) -> Value {
     serde_json::from_str(text.lines().last().expect("a record")).expect("a record is JSON")
 }
 
-/// README.md's error-code table: code -> exit.
-fn readme_exits() -> BTreeMap<String, i32> {
-    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).unwrap();
-    readme
-        .lines()
-        .filter_map(|l| {
-            let mut cells = l.split('|').map(str::trim).skip(1);
-            let code = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
-            Some((code.to_string(), cells.next()?.parse().ok()?))
-        })
-        .collect()
-}
-
 /// The matrix as the committed table shows it.
 fn render(rows: &[(String, String, Cell)]) -> String {
     let mut s = String::from(
@@ -309,6 +298,10 @@ fn every_request_of_a_bootstrap_under_every_fault() {
             rows.push((t.name.to_string(), f.to_string(), cell));
         }
     }
+    let outputs = m.outputs.borrow();
+    let audit = std::fs::read(&m.lab.audit).expect("the audit log");
+    let outs: Vec<&Output> = outputs.iter().collect();
+    crate::common::scan::assert_run_clean(&outs, &audit, &m.lab.secrets());
     // The chain holds across every cell, killed runs included.
     let v = std::process::Command::new(crate::common::bin())
         .arg("--config")
