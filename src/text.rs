@@ -25,6 +25,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// SHA-256.
+pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
 /// JSON Schema transforms the output types share (the schemas are generated
 /// in tests only).
 #[cfg(test)]

@@ -72,6 +72,10 @@ pub fn ensure(
     report: &mut KeyReport,
 ) -> Result<Option<Secret>, Error> {
     let stored = store.read_runtime_key()?;
+    if stored.is_some() && !req.rotate {
+        // The sweep's key list travels while the stored key is proven.
+        api.read_ahead_keys(req.consumer_id);
+    }
     let mut cas = 0;
     let mut previous = None;
     match (&stored, &req.supplied) {

@@ -38,6 +38,7 @@ pub struct Ctx<'a> {
 /// `gate`: the API answers and the registries are readable.
 pub fn gate(client: &Client, steps: &mut Steps) -> Result<(), Error> {
     let t = Instant::now();
+    client.read_ahead_start(None);
     let r = (|| {
         let h = client.health()?;
         if h.status != "ok" {
@@ -65,6 +66,11 @@ pub fn gate(client: &Client, steps: &mut Steps) -> Result<(), Error> {
 pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Error> {
     let (seeds, client) = (ctx.seeds, ctx.client);
     let hub = seeds.hub.as_str();
+    // This host set the hub up before (its readiness event is posted): every
+    // read a rerun needs before the runtime key goes out at once. A first
+    // run reads as it goes (its reads would be answered 404, then redone).
+    let set_up = posted_event(ctx.state, seeds).is_some();
+    client.read_ahead_start(set_up.then_some(hub));
     gate(client, &mut report.steps)?;
 
     ctx.signals.checkpoint("hub")?;
@@ -220,15 +226,9 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
             return Ok((Status::WouldCreate, None, ()));
         };
         let key = event_key(seeds);
-        // Posted before from this host: Inter-Hub has it (the key is its id).
         let marker = format!("event-{key}");
-        let posted = ctx
-            .state
-            .and_then(|d| d.read_file(&marker, 256).ok().flatten())
-            .and_then(|b| String::from_utf8(b).ok())
-            .filter(|id| !id.is_empty() && id.len() <= 64);
-        if let Some(id) = posted {
-            return Ok((Status::Unchanged, Some(id.trim().to_string()), ()));
+        if let Some(id) = posted_event(ctx.state, seeds) {
+            return Ok((Status::Unchanged, Some(id), ()));
         }
         if opts.plan {
             // Idempotent by key: a real run posts it at most once.
@@ -278,6 +278,17 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
     Ok(())
 }
 
+/// The readiness event's id when this host posted it before (Inter-Hub has
+/// it: the key is its id), from the state folder's marker.
+fn posted_event(state: Option<&WorkDir>, seeds: &Seeds) -> Option<String> {
+    let marker = format!("event-{}", event_key(seeds));
+    state
+        .and_then(|d| d.read_file(&marker, 256).ok().flatten())
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty() && id.len() <= 64)
+}
+
 /// The stable `Idempotency-Key` of the readiness event (per manifest digest).
 pub fn event_key(seeds: &Seeds) -> String {
     format!(
@@ -298,38 +309,61 @@ fn widgets(
         Some(t) => client.list_widgets(&seeds.hub, t)?,
         None => Vec::new(),
     };
-    let mut changed = 0;
+    // What each seed widget needs; the upserts then go out together.
+    let mut reports = Vec::with_capacity(seeds.widgets.len());
+    let mut upserts = Vec::new();
     for w in &seeds.widgets {
         let have = current.iter().find(|c| c.key == w.key);
         let same =
             have.is_some_and(|c| c.kind == w.kind && c.title == w.title && c.config == w.config);
-        let (status, id) = match (have, same, plan, token) {
-            (Some(c), true, _, _) => (Status::Unchanged, Some(c.id.clone())),
-            (Some(c), false, true, _) => (Status::WouldUpdate, Some(c.id.clone())),
-            (None, _, true, _) | (_, _, _, None) => (Status::WouldCreate, None),
-            (_, _, false, Some(t)) => {
-                let new = NewWidget {
-                    kind: &w.kind,
-                    title: &w.title,
-                    config: &w.config,
-                };
-                let (created, got) = client.put_widget(&seeds.hub, &w.key, &new, t)?;
-                changed += 1;
-                (
+        let known = match (have, same, plan, token) {
+            (Some(c), true, _, _) => Some((Status::Unchanged, Some(c.id.clone()))),
+            (Some(c), false, true, _) => Some((Status::WouldUpdate, Some(c.id.clone()))),
+            (None, _, true, _) | (_, _, _, None) => Some((Status::WouldCreate, None)),
+            (_, _, false, Some(_)) => {
+                upserts.push((
+                    w.key.as_str(),
+                    NewWidget {
+                        kind: &w.kind,
+                        title: &w.title,
+                        config: &w.config,
+                    },
+                ));
+                None
+            }
+        };
+        reports.push((w.key.clone(), known));
+    }
+    let mut written = match (token, upserts.is_empty()) {
+        (Some(t), false) => client.put_widgets(&seeds.hub, &upserts, t),
+        _ => Vec::new(),
+    }
+    .into_iter();
+    let changed = written.len();
+    let mut first_error = None;
+    for (key, known) in reports {
+        let (status, id) = match known {
+            Some(k) => k,
+            None => match written.next() {
+                Some(Ok((created, got))) => (
                     if created {
                         Status::Created
                     } else {
                         Status::Updated
                     },
                     Some(got.id),
-                )
-            }
+                ),
+                Some(Err(e)) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+                None => return Err(Error::Internal("an upsert without an answer".into())),
+            },
         };
-        out.push(WidgetReport {
-            key: w.key.clone(),
-            status,
-            id,
-        });
+        out.push(WidgetReport { key, status, id });
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     let status = if changed > 0 {
         Status::Updated
@@ -377,6 +411,8 @@ pub fn validate(
         .map(String::from)
         .or_else(|| stored.as_ref().and_then(|s| s.client_id.clone()));
     let token = match (&stored, &consumer) {
+        // Proven by the runtime-key step of this very run: not asked again.
+        (Some(s), Some(_)) if client.proven(&s.key) => TokenCheck::Ok,
         (Some(s), Some(c)) => match client.token(c, &s.key) {
             Ok(_) => TokenCheck::Ok,
             Err(Error::RuntimeKeyInvalid(_)) => TokenCheck::Refused,

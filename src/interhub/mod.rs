@@ -156,6 +156,8 @@ pub trait KeyApi {
     fn list_keys(&self, consumer_id: &str) -> Result<Vec<KeyInfo>, crate::error::Error>;
     /// Proves a runtime key by minting an access token with it.
     fn token(&self, client_id: &str, key: &Secret) -> Result<Secret, crate::error::Error>;
+    /// Sends the key list ahead (a later `list_keys` takes the answer).
+    fn read_ahead_keys(&self, _consumer_id: &str) {}
 }
 
 #[cfg(test)]

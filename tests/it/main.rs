@@ -20,4 +20,5 @@ mod lane_e2e;
 mod openbao_custody;
 mod package;
 mod privilege;
+mod scale;
 mod sql_fallback;

@@ -90,6 +90,9 @@ class Handler(FaultingHandler, BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog (5) drops the handshakes of a client's
+    # concurrent requests beyond 6; a real service's is far larger.
+    request_queue_size = 128
 
 
 def main():

@@ -7,6 +7,8 @@ which route, content types, scopes, Idempotency-Key, display-once keys. It
 holds state across requests and can inject faults on a chosen route.
 
 Run:  interhub_sim.py --operator-key-file F --port-file P [--port 0] [--request-log L]
+        [--latency-ms N] [--host ADDR --tls-cert PEM --tls-key PEM]
+Listens on loopback, or on the fleet test's bridge (10.77.0.0/16) over TLS.
 
 Control routes (tests only; ops-warden never calls them):
   POST   /_sim/faults  a fault on a route (faults.py says what one can do;
@@ -15,11 +17,14 @@ Control routes (tests only; ops-warden never calls them):
   POST   /_sim/release releases every held request (GET /_sim/state "held"
                        counts the requests waiting now)
   DELETE /_sim/faults
+  POST   /_sim/latency {"ms": N}: every answer N ms away (a distant Inter-Hub)
+  DELETE /_sim/counters restarts "in_flight_max" and "write_requests"
   GET    /_sim/secrets every key and access token ever issued (for output scans)
   GET    /_sim/state   hubs, manifests, consumers, keys (never secrets), widgets,
                        events, "writes" (state-changing operations so far),
                        "write_requests" (every non-GET request received,
-                       token minting aside)
+                       token minting aside), "in_flight_max" (most requests
+                       in flight at once)
 The request log (JSON lines) records every request as received, headers and
 body included, so tests can check where each secret travelled.
 """
@@ -67,6 +72,9 @@ class State:
         self.write_requests = 0
         self.writes = 0
         self.seq = 0
+        self.latency_ms = 0
+        self.in_flight = 0
+        self.in_flight_max = 0
 
     def new_id(self, kind):
         self.seq += 1
@@ -89,6 +97,8 @@ class State:
             "writes": self.writes,
             "write_requests": self.write_requests,
             "held": self.faults.held,
+            "in_flight_max": self.in_flight_max,
+            "latency_ms": self.latency_ms,
         }
 
 
@@ -135,17 +145,30 @@ class Handler(FaultingHandler, BaseHTTPRequestHandler):
         raw = self._read_body()
         st = self.server.state
         path = self.path
+        control = path.startswith("/_sim/")
         with LOCK:
             # Minting an access token (POST /api/v2/token) is a credential
             # exchange, not a write: it changes no hub state.
             if self.command != "GET" and not path.startswith(("/_sim/", "/api/v2/token")):
                 st.write_requests += 1
+            if not control:
+                st.in_flight += 1
+                st.in_flight_max = max(st.in_flight_max, st.in_flight)
             self.server.log_request_line({
                 "ts": now(), "method": self.command, "path": path,
                 "headers": {k: v for k, v in self.headers.items()},
                 "body": raw.decode("utf-8", "replace"),
             })
-        self.serve_with_faults(lambda: self._execute(st, raw))
+        try:
+            if not control and st.latency_ms:
+                # A distant Inter-Hub: every answer is this far away (the
+                # requests of a run overlap; nothing is serialised here).
+                time.sleep(st.latency_ms / 1000)
+            self.serve_with_faults(lambda: self._execute(st, raw))
+        finally:
+            if not control:
+                with LOCK:
+                    st.in_flight -= 1
 
     def _execute(self, st, raw):
         try:
@@ -458,6 +481,15 @@ def sim_control(h, st, raw, p, m):
         st.faults.clear()
         st.faults.release()
         st.write_requests = 0
+        st.in_flight_max = 0
+        return 200, {"reset": True}, {}
+    if p == "/_sim/latency" and m == "POST":
+        st.latency_ms = int(json.loads(raw or b"{}").get("ms", 0))
+        return 200, {"latency_ms": st.latency_ms}, {}
+    if p == "/_sim/counters" and m == "DELETE":
+        # A new measurement: the in-flight high-water mark and write count restart.
+        st.in_flight_max = 0
+        st.write_requests = 0
         return 200, {"reset": True}, {}
     if p == "/_sim/release" and m == "POST":
         st.faults.release()
@@ -473,6 +505,9 @@ def sim_control(h, st, raw, p, m):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog (5) drops the handshakes of a client's
+    # concurrent requests beyond 6; a real service's is far larger.
+    request_queue_size = 128
 
     def __init__(self, addr, state, log_path):
         super().__init__(addr, Handler)
@@ -492,12 +527,22 @@ def main():
     ap.add_argument("--operator-key-file", required=True)
     ap.add_argument("--port-file")
     ap.add_argument("--request-log")
+    ap.add_argument("--latency-ms", type=int, default=0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
-    if a.host not in ("127.0.0.1", "::1", "localhost"):
-        sys.exit("the simulator listens on loopback only")
+    if a.host not in ("127.0.0.1", "::1", "localhost") and not a.host.startswith("10.77."):
+        sys.exit("the simulator listens on loopback or the fleet test's bridge (10.77.0.0/16) only")
     with open(a.operator_key_file) as f:
         op = f.read().strip()
-    srv = Server((a.host, a.port), State(op), a.request_log)
+    state = State(op)
+    state.latency_ms = a.latency_ms
+    srv = Server((a.host, a.port), state, a.request_log)
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     port = srv.server_address[1]
     if a.port_file:
         tmp = a.port_file + ".tmp"

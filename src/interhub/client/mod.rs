@@ -10,6 +10,7 @@
 
 mod routes;
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,6 +28,10 @@ use crate::store::OperatorKey;
 
 const MAX_BODY: usize = 1 << 20;
 const MAX_RETRY_AFTER: u64 = 30;
+/// At most this many requests of one run are in flight at once.
+pub(super) const MAX_IN_FLIGHT: usize = 8;
+/// Minting a token is a credential exchange, not a write.
+const TOKEN_ROUTE: &str = "/api/v2/token";
 
 /// Which credential a route takes. Each route names its own; none is sent elsewhere.
 pub(super) enum Auth<'a> {
@@ -54,12 +59,17 @@ pub struct Client {
     known: Mutex<Redactor>,
     /// The hub this run works on: the access token's scope names it.
     hub: String,
-    /// Registry answers of this run, until this run writes anything: the
-    /// gate and the validation of a rerun read them once.
-    pub(super) registries:
-        Mutex<std::collections::HashMap<&'static str, Vec<crate::interhub::RegistryEntry>>>,
+    /// GET answers of this run, until this run writes anything: a rerun
+    /// reads each route once (the gate's registries serve the validation).
+    reads: Mutex<HashMap<String, Answer>>,
+    /// GETs sent ahead, concurrently, whose answers a later step takes.
+    ahead: Mutex<HashMap<String, tokio::task::JoinHandle<Result<Answer, Error>>>>,
+    /// SHA-256 of each key that minted a token in this run (in memory only):
+    /// what this run has proven need not be proven again.
+    proven: Mutex<Vec<[u8; 32]>>,
 }
 
+#[derive(Clone)]
 pub(super) struct Answer {
     pub(super) status: StatusCode,
     pub(super) body: Value,
@@ -82,7 +92,9 @@ impl Client {
             operator,
             known: Mutex::new(Redactor::new()),
             hub: cfg.hub.clone(),
-            registries: Mutex::new(std::collections::HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
+            ahead: Mutex::new(HashMap::new()),
+            proven: Mutex::new(Vec::new()),
         };
         if let Some(k) = &client.operator {
             client.remember(k.secret());
@@ -101,7 +113,9 @@ impl Client {
         crate::text::escape_untrusted(&t, 200)
     }
 
-    /// One request with bounded retries when `idempotent`.
+    /// One request with bounded retries when `idempotent`. A GET is
+    /// answered from this run's reads (or the read sent ahead) when it has
+    /// one; anything else forgets them first.
     pub(super) fn call(
         &self,
         method: Method,
@@ -111,87 +125,154 @@ impl Client {
         idem_key: Option<&str>,
         idempotent: bool,
     ) -> Result<Answer, Error> {
-        let url = format!("{}{path}", self.base);
-        if method != Method::GET && path != "/api/v2/token" {
-            // A write may change what the registries say (a manifest);
-            // minting a token writes nothing.
-            self.registries.lock().unwrap().clear();
+        if method == Method::GET {
+            if let Some(a) = self.reads.lock().unwrap().get(path) {
+                return Ok(a.clone());
+            }
+            let ahead = self.ahead.lock().unwrap().remove(path);
+            if let Some(handle) = ahead {
+                let got = self
+                    .rt
+                    .block_on(handle)
+                    .map_err(|_| Error::Internal(format!("{path}: read-ahead lost")))?;
+                return got.inspect(|a| self.keep(path, a));
+            }
+        } else if path != TOKEN_ROUTE {
+            self.forget_reads();
         }
-        let mut attempt = 0u32;
-        loop {
-            let result = self.rt.block_on(async {
-                let mut req = self
-                    .http
-                    .request(method.clone(), &url)
-                    .header("Accept", "application/json");
-                req = match &auth {
-                    Auth::None => req,
-                    Auth::Operator => {
-                        let k = self.operator.as_ref().ok_or_else(|| {
-                            Error::Internal("no operator key for an admin route".into())
-                        })?;
-                        req.bearer_auth(k.secret().expose())
-                    }
-                    Auth::Access(t) => req.bearer_auth(t.expose()),
-                };
-                req = match &body {
-                    Body::Empty => req,
-                    Body::Json(v) => req.json(v),
-                    Body::Form(f) => req.form(f),
-                };
-                if let Some(k) = idem_key {
-                    req = req.header("Idempotency-Key", k);
-                }
-                let mut resp = req.send().await.map_err(|e| transport(&e, path))?;
-                let status = resp.status();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let mut buf = Vec::new();
-                while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e, path))? {
-                    if buf.len() + chunk.len() > MAX_BODY {
-                        return Err(Error::InterhubProtocol(format!(
-                            "{path}: answer larger than {MAX_BODY} bytes"
-                        )));
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                let body = if buf.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&buf).map_err(|_| {
-                        Error::InterhubProtocol(format!(
-                            "{path}: answer is not JSON (HTTP {})",
-                            status.as_u16()
-                        ))
-                    })?
-                };
-                Ok((Answer { status, body }, retry_after))
-            });
-            let transient = match &result {
-                Ok((a, _)) => {
-                    a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error()
-                }
-                Err(Error::InterhubUnreachable(_)) | Err(Error::InterhubTimeout(_)) => true,
-                Err(_) => false,
-            };
-            // 429 means "not processed": safe to retry even a non-idempotent call.
-            let rate_limited =
-                matches!(&result, Ok((a, _)) if a.status == StatusCode::TOO_MANY_REQUESTS);
-            if transient && (idempotent || rate_limited) && attempt < self.retries {
-                attempt += 1;
-                let wait = match &result {
-                    Ok((_, Some(s))) => Duration::from_secs((*s).min(MAX_RETRY_AFTER)),
-                    _ => self.backoff * (1u32 << (attempt - 1).min(5)),
-                };
-                std::thread::sleep(wait);
+        let req = self.request(method.clone(), path, &auth, &body, idem_key)?;
+        let got = self
+            .rt
+            .block_on(fetch(req, path.to_string(), self.policy(idempotent)));
+        if method == Method::GET {
+            return got.inspect(|a| self.keep(path, a));
+        }
+        got
+    }
+
+    /// Sends these GETs now, concurrently, without waiting: the step that
+    /// needs one takes its answer (or its error) from [`Client::call`].
+    /// Reads this run already has, or that need a credential it lacks, are
+    /// skipped.
+    pub(super) fn read_ahead(&self, reads: &[(String, Auth)]) {
+        for (path, auth) in reads {
+            if matches!(auth, Auth::Operator) && self.operator.is_none() {
                 continue;
             }
-            let (answer, _) = result?;
-            return Ok(answer);
+            if self.reads.lock().unwrap().contains_key(path)
+                || self.ahead.lock().unwrap().contains_key(path)
+            {
+                continue;
+            }
+            let Ok(req) = self.request(Method::GET, path, auth, &Body::Empty, None) else {
+                continue;
+            };
+            let _in_runtime = self.rt.enter();
+            let handle = tokio::spawn(fetch(req, path.clone(), self.policy(true)));
+            self.ahead.lock().unwrap().insert(path.clone(), handle);
         }
+    }
+
+    /// Several writes, at most [`MAX_IN_FLIGHT`] at a time; the answers in
+    /// the order given.
+    pub(super) fn call_many(
+        &self,
+        method: Method,
+        calls: Vec<(String, Auth, Value)>,
+    ) -> Vec<Result<Answer, Error>> {
+        self.forget_reads();
+        let policy = self.policy(true);
+        let mut out = Vec::with_capacity(calls.len());
+        self.rt.block_on(async {
+            let mut in_flight = VecDeque::new();
+            for (path, auth, body) in &calls {
+                if in_flight.len() == MAX_IN_FLIGHT {
+                    out.push(joined(in_flight.pop_front()).await);
+                }
+                let task = match self.request(method.clone(), path, auth, &Body::Json(body), None) {
+                    Ok(req) => Ok(tokio::spawn(fetch(req, path.clone(), policy))),
+                    Err(e) => Err(e),
+                };
+                in_flight.push_back(task);
+            }
+            while !in_flight.is_empty() {
+                out.push(joined(in_flight.pop_front()).await);
+            }
+        });
+        out
+    }
+
+    /// Keeps an answer that says what is (a failure is asked again).
+    fn keep(&self, path: &str, a: &Answer) {
+        if a.status.is_success() || a.status == StatusCode::NOT_FOUND {
+            self.reads
+                .lock()
+                .unwrap()
+                .insert(path.to_string(), a.clone());
+        }
+    }
+
+    /// A write may change what any read said (a manifest, a key list).
+    fn forget_reads(&self) {
+        self.reads.lock().unwrap().clear();
+        for (_, h) in self.ahead.lock().unwrap().drain() {
+            h.abort();
+        }
+    }
+
+    /// Whether this key minted a token earlier in this run.
+    pub fn proven(&self, key: &Secret) -> bool {
+        let h = crate::text::sha256_bytes(key.expose().as_bytes());
+        self.proven.lock().unwrap().contains(&h)
+    }
+
+    pub(super) fn prove(&self, key: &Secret) {
+        let h = crate::text::sha256_bytes(key.expose().as_bytes());
+        self.proven.lock().unwrap().push(h);
+    }
+
+    fn policy(&self, idempotent: bool) -> Policy {
+        Policy {
+            retries: self.retries,
+            backoff: self.backoff,
+            idempotent,
+        }
+    }
+
+    /// The request, credential and body set (sent by [`fetch`]).
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: &Body,
+        idem_key: Option<&str>,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .header("Accept", "application/json");
+        req = match auth {
+            Auth::None => req,
+            Auth::Operator => {
+                let k = self
+                    .operator
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("no operator key for an admin route".into()))?;
+                req.bearer_auth(k.secret().expose())
+            }
+            Auth::Access(t) => req.bearer_auth(t.expose()),
+        };
+        req = match body {
+            Body::Empty => req,
+            Body::Json(v) => req.json(v),
+            Body::Form(f) => req.form(f),
+        };
+        if let Some(k) = idem_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        Ok(req)
     }
 
     /// Maps an unexpected status to an error; `allowed` statuses pass.
@@ -254,6 +335,94 @@ impl Client {
             return Ok(Created::Exists);
         }
         Self::parse(a.body, p).map(Created::New)
+    }
+}
+
+/// How a request is retried.
+#[derive(Clone, Copy)]
+pub(super) struct Policy {
+    retries: u32,
+    backoff: Duration,
+    idempotent: bool,
+}
+
+/// Sends a request, with bounded retries on transient faults when the call
+/// is idempotent (and on 429, which means "not processed", always).
+async fn fetch(
+    req: reqwest::RequestBuilder,
+    path: String,
+    policy: Policy,
+) -> Result<Answer, Error> {
+    let mut attempt = 0u32;
+    loop {
+        let once = req
+            .try_clone()
+            .ok_or_else(|| Error::Internal(format!("{path}: request cannot be repeated")))?;
+        let result = exchange(once, &path).await;
+        let transient = match &result {
+            Ok((a, _)) => a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error(),
+            Err(Error::InterhubUnreachable(_)) | Err(Error::InterhubTimeout(_)) => true,
+            Err(_) => false,
+        };
+        let rate_limited =
+            matches!(&result, Ok((a, _)) if a.status == StatusCode::TOO_MANY_REQUESTS);
+        if transient && (policy.idempotent || rate_limited) && attempt < policy.retries {
+            attempt += 1;
+            let wait = match &result {
+                Ok((_, Some(s))) => Duration::from_secs((*s).min(MAX_RETRY_AFTER)),
+                _ => policy.backoff * (1u32 << (attempt - 1).min(5)),
+            };
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        return result.map(|(answer, _)| answer);
+    }
+}
+
+/// One exchange: the answer (body capped, parsed as JSON) and its `Retry-After`.
+async fn exchange(
+    req: reqwest::RequestBuilder,
+    path: &str,
+) -> Result<(Answer, Option<u64>), Error> {
+    let mut resp = req.send().await.map_err(|e| transport(&e, path))?;
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e, path))? {
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(Error::InterhubProtocol(format!(
+                "{path}: answer larger than {MAX_BODY} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let body = if buf.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&buf).map_err(|_| {
+            Error::InterhubProtocol(format!(
+                "{path}: answer is not JSON (HTTP {})",
+                status.as_u16()
+            ))
+        })?
+    };
+    Ok((Answer { status, body }, retry_after))
+}
+
+/// The answer of a spawned request.
+async fn joined(
+    task: Option<Result<tokio::task::JoinHandle<Result<Answer, Error>>, Error>>,
+) -> Result<Answer, Error> {
+    match task {
+        Some(Ok(handle)) => handle
+            .await
+            .map_err(|_| Error::Internal("a request task was lost".into()))?,
+        Some(Err(e)) => Err(e),
+        None => Err(Error::Internal("no request in flight".into())),
     }
 }
 

@@ -23,19 +23,33 @@ impl Client {
     }
 
     /// `GET /api/v2/{widget-types|event-types|annotation-categories|hub-registry}`
-    /// Read once per run until the run writes something.
+    /// (read once per run until the run writes something).
     pub fn registry(&self, which: Registry) -> Result<Vec<RegistryEntry>, Error> {
-        if let Some(items) = self.registries.lock().unwrap().get(which.route()) {
-            return Ok(items.clone());
-        }
-        let p = format!("/api/v2/{}", which.route());
+        let p = which.path();
         let a = self.call(Method::GET, &p, Auth::None, Body::Empty, None, true)?;
-        let items: Vec<RegistryEntry> = Self::items(self.expect(a, &p, &[200])?, &p)?;
-        self.registries
-            .lock()
-            .unwrap()
-            .insert(which.route(), items.clone());
-        Ok(items)
+        Self::items(self.expect(a, &p, &[200])?, &p)
+    }
+
+    /// Sends, all at once, the reads a run starts with: health and the
+    /// registries, and with an operator key the hub, its manifests and its
+    /// consumers (answers a first run discards when the hub is missing).
+    pub fn read_ahead_start(&self, hub: Option<&str>) {
+        let mut reads = vec![("/api/v2/health".to_string(), Auth::None)];
+        reads.extend(Registry::ALL.iter().map(|r| (r.path(), Auth::None)));
+        if let Some(slug) = hub {
+            reads.extend([
+                (format!("/api/v2/admin/hubs/{slug}"), Auth::Operator),
+                (
+                    format!("/api/v2/admin/hubs/{slug}/manifests"),
+                    Auth::Operator,
+                ),
+                (
+                    format!("/api/v2/admin/api-consumers?hub={slug}"),
+                    Auth::Operator,
+                ),
+            ]);
+        }
+        self.read_ahead(&reads);
     }
 
     // ---- admin (operator key) ----
@@ -133,30 +147,35 @@ impl Client {
         Self::items(self.expect(a, &p, &[200])?, &p)
     }
 
-    /// `PUT /api/v2/hubs/{slug}/widgets/{key}`: true when created.
-    pub fn put_widget(
+    /// `PUT /api/v2/hubs/{slug}/widgets/{key}` for each widget, at most
+    /// `MAX_IN_FLIGHT` (8) at a time: per widget, true when created.
+    pub fn put_widgets(
         &self,
         slug: &str,
-        key: &str,
-        w: &NewWidget,
+        widgets: &[(&str, NewWidget)],
         token: &Secret,
-    ) -> Result<(bool, Widget), Error> {
-        let p = format!("/api/v2/hubs/{slug}/widgets/{key}");
-        let body = json!({"type": w.kind, "title": w.title, "config": w.config});
-        let a = self.expect(
-            self.call(
-                Method::PUT,
-                &p,
-                Auth::Access(token),
-                Body::Json(&body),
-                None,
-                true,
-            )?,
-            &p,
-            &[200, 201],
-        )?;
-        let created = a.status == StatusCode::CREATED;
-        Ok((created, Self::parse(a.body, &p)?))
+    ) -> Vec<Result<(bool, Widget), Error>> {
+        let calls = widgets
+            .iter()
+            .map(|(key, w)| {
+                let body = json!({"type": w.kind, "title": w.title, "config": w.config});
+                (
+                    format!("/api/v2/hubs/{slug}/widgets/{key}"),
+                    Auth::Access(token),
+                    body,
+                )
+            })
+            .collect::<Vec<_>>();
+        let paths: Vec<String> = calls.iter().map(|(p, _, _)| p.clone()).collect();
+        self.call_many(Method::PUT, calls)
+            .into_iter()
+            .zip(paths)
+            .map(|(answer, p)| {
+                let a = self.expect(answer?, &p, &[200, 201])?;
+                let created = a.status == StatusCode::CREATED;
+                Ok((created, Self::parse(a.body, &p)?))
+            })
+            .collect()
     }
 
     /// `POST /api/v2/hubs/{slug}/events` with a stable `Idempotency-Key`:
@@ -234,6 +253,17 @@ impl KeyApi for Client {
         Self::items(self.expect(a, &p, &[200])?, &p)
     }
 
+    /// The sweep that follows a stored key's proof takes this list, sent
+    /// while the proof is being minted.
+    fn read_ahead_keys(&self, consumer_id: &str) {
+        if let Ok(id) = segment(consumer_id, "consumer") {
+            self.read_ahead(&[(
+                format!("/api/v2/admin/api-consumers/{id}/keys"),
+                Auth::Operator,
+            )]);
+        }
+    }
+
     /// `POST /api/v2/token` (form-encoded client credentials).
     fn token(&self, client_id: &str, key: &Secret) -> Result<Secret, Error> {
         let p = "/api/v2/token";
@@ -261,6 +291,7 @@ impl KeyApi for Client {
             Some(Value::String(t)) if !t.is_empty() => {
                 let t = Secret::new(t.clone());
                 self.remember(&t);
+                self.prove(key);
                 Ok(t)
             }
             _ => Err(Error::InterhubProtocol(format!("{p}: no access_token"))),
@@ -285,6 +316,10 @@ impl Registry {
         Registry::AnnotationCategories,
         Registry::HubRegistry,
     ];
+
+    fn path(self) -> String {
+        format!("/api/v2/{}", self.route())
+    }
 
     fn route(self) -> &'static str {
         match self {

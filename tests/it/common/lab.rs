@@ -33,6 +33,8 @@ pub struct LabOptions {
     /// Per-request timeout and retries of both services (default 10 s; 2 and 3).
     pub timeout_secs: Option<u64>,
     pub retries: Option<u32>,
+    /// Another widget seed file.
+    pub widgets: Option<PathBuf>,
 }
 
 impl Lab {
@@ -133,7 +135,7 @@ timeout_secs = {timeout}
 retries = {ih_retries}
 retry_backoff_ms = 1
 manifest = "{repo}/seeds/ops-hub-manifest.draft.json"
-widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
+widgets = "{widgets}"
 [runner]
 {runner}
 "#,
@@ -147,6 +149,11 @@ widgets = "{repo}/seeds/ops-hub-widgets.seed.json"
                 approle = fx.path("approle").display(),
                 sim = self.sim.base,
                 repo = repo().display(),
+                widgets = o
+                    .widgets
+                    .clone()
+                    .unwrap_or_else(|| repo().join("seeds/ops-hub-widgets.seed.json"))
+                    .display(),
                 lane_user = super::sshd::LANE_USER,
             ),
             0o644,

@@ -169,6 +169,29 @@ impl Sim {
         }
     }
 
+    /// Every answer `ms` away from now on (a distant Inter-Hub).
+    pub fn set_latency(&self, ms: u64) {
+        let (st, _) = self.request(
+            "POST",
+            "/_sim/latency",
+            Some(&serde_json::json!({"ms": ms})),
+            &[],
+        );
+        assert_eq!(st, 200);
+    }
+
+    /// Restarts the in-flight high-water mark and the write count.
+    pub fn clear_counters(&self) {
+        assert_eq!(self.request("DELETE", "/_sim/counters", None, &[]).0, 200);
+    }
+
+    /// Most requests in flight at once since the last reset.
+    pub fn in_flight_max(&self) -> u64 {
+        self.state()["in_flight_max"]
+            .as_u64()
+            .expect("in_flight_max")
+    }
+
     pub fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.request_log)
             .unwrap_or_default()
