@@ -67,7 +67,11 @@ pub struct EffectiveState {
 #[cfg_attr(test, schemars(transform = crate::text::schema::all_required))]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveOpenbao {
+    /// The preferred address (the first of `addrs`).
     pub addr: String,
+    /// Every node (or load balancer) address, in order.
+    pub addrs: Vec<String>,
+    pub failover_secs: u64,
     pub ca_bundle: Option<PathBuf>,
     pub timeout_secs: u64,
     pub retries: u32,
@@ -132,7 +136,9 @@ pub fn show(cfg: &config::Config) -> Effective {
             lock_wait_secs: cfg.lock_wait.as_secs(),
         },
         openbao: cfg.openbao.as_ref().map(|o| EffectiveOpenbao {
-            addr: o.addr.clone(),
+            addr: o.addr().to_string(),
+            addrs: o.addrs.clone(),
+            failover_secs: o.failover.as_secs(),
             ca_bundle: o.ca_bundle.clone(),
             timeout_secs: o.timeout.as_secs(),
             retries: o.retries,

@@ -46,7 +46,7 @@ pub fn online(cfg: &config::Config) -> Vec<Check> {
             "openbao.login",
             session
                 .as_ref()
-                .map(|_| format!("{} reachable, unsealed, logged in", o.addr))
+                .map(|b| format!("{} reachable, unsealed, logged in", b.addr()))
                 .map_err(|e| e.clone()),
         ));
         if let Ok(bao) = &mut session {

@@ -51,7 +51,11 @@ pub enum OpenbaoAuth {
 
 #[derive(Debug, Clone)]
 pub struct OpenbaoConfig {
-    pub addr: String,
+    /// The cluster's nodes (or one load balancer), in order of preference.
+    pub addrs: Vec<String>,
+    /// How long one call keeps looking for a node that answers (connection
+    /// refused, sealed, standby without a leader) before it fails.
+    pub failover: Duration,
     pub ca_bundle: Option<PathBuf>,
     pub timeout: Duration,
     pub retries: u32,
@@ -253,3 +257,10 @@ pub fn from_str(text: &str) -> Result<Config, Problems> {
 
 #[cfg(test)]
 mod tests;
+
+impl OpenbaoConfig {
+    /// The preferred (first) address.
+    pub fn addr(&self) -> &str {
+        self.addrs.first().map_or("", String::as_str)
+    }
+}

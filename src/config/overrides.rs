@@ -48,13 +48,13 @@ pub fn override_openbao(
     if let Some((a, key)) = addr {
         let a = a.trim_end_matches('/');
         check_url(&mut p, key, a);
-        if a != o.addr && a.starts_with("https://") && o.ca_bundle.is_none() {
+        if !o.addrs.iter().any(|x| x == a) && a.starts_with("https://") && o.ca_bundle.is_none() {
             p.add(
                 key,
                 "differs from openbao.addr: pin its CA with --openbao-ca-bundle (or BAO_CACERT)",
             );
         }
-        o.addr = a.to_string();
+        o.addrs = vec![a.to_string()];
     }
     if p.0.is_empty() {
         Ok(())

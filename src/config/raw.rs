@@ -102,7 +102,13 @@ fn default_lock_wait() -> u64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOpenbao {
-    pub addr: String,
+    /// One address, or a list: a raft cluster's nodes (tried in order; any
+    /// node that is down, sealed or without a leader is passed over).
+    pub addr: OneOrMany,
+    /// How long one call may spend looking for a node that answers: long
+    /// enough for a raft election.
+    #[serde(default = "default_failover")]
+    pub failover_secs: u64,
     pub ca_bundle: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -126,6 +132,26 @@ pub struct RawOpenbao {
 
 fn default_timeout() -> u64 {
     10
+}
+fn default_failover() -> u64 {
+    20
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn list(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 fn default_retries() -> u32 {
     3

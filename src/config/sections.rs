@@ -153,7 +153,24 @@ pub(super) fn openbao(
     o: raw::RawOpenbao,
     lane_uid: Option<u32>,
 ) -> OpenbaoConfig {
-    check_url(p, "openbao.addr", &o.addr);
+    let addrs: Vec<String> = o
+        .addr
+        .list()
+        .into_iter()
+        .map(|a| a.trim_end_matches('/').to_string())
+        .collect();
+    if addrs.is_empty() || addrs.len() > 16 {
+        p.add("openbao.addr", "must name 1 to 16 addresses");
+    }
+    for (i, a) in addrs.iter().enumerate() {
+        check_url(p, "openbao.addr", a);
+        if addrs[..i].contains(a) {
+            p.add("openbao.addr", format!("{a} is listed twice"));
+        }
+    }
+    if o.failover_secs == 0 || o.failover_secs > 300 {
+        p.add("openbao.failover_secs", "must be between 1 and 300");
+    }
     let ca_bundle = o
         .ca_bundle
         .as_deref()
@@ -200,7 +217,8 @@ pub(super) fn openbao(
     let operator_key = kv(p, "openbao.operator_key", o.operator_key);
     let runtime_key = kv(p, "openbao.runtime_key", o.runtime_key);
     OpenbaoConfig {
-        addr: o.addr.trim_end_matches('/').to_string(),
+        addrs,
+        failover: Duration::from_secs(o.failover_secs),
         ca_bundle,
         timeout: Duration::from_secs(o.timeout_secs),
         retries: o.retries,

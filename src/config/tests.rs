@@ -135,7 +135,7 @@ fn an_openbao_override_passes_the_configs_rules() {
         .to_string();
     assert!(e.contains("pin its CA"), "{e}");
     let o = over("https://other.example:8200", Some("/etc/ca.pem")).unwrap();
-    assert_eq!(o.addr, "https://other.example:8200");
+    assert_eq!(o.addrs, ["https://other.example:8200"]);
     assert_eq!(o.ca_bundle.as_deref(), Some(Path::new("/etc/ca.pem")));
     assert!(
         over("https://bao.example:8200/", None).is_ok(),
@@ -149,4 +149,46 @@ fn an_openbao_override_passes_the_configs_rules() {
         e.contains("--openbao-ca-bundle: must be an absolute path"),
         "{e}"
     );
+}
+
+#[test]
+fn openbao_takes_one_address_or_a_cluster() {
+    let bao = |addr: &str, extra: &str| {
+        format!("[openbao]\naddr={addr}\nauth='token-file'\ntoken_file='/t'\n{extra}")
+    };
+    let cfg = from_str(&minimal(&bao(
+        "['https://b1.example:8200', 'https://b2.example:8200/', 'http://127.0.0.1:8200']",
+        "failover_secs=30",
+    )))
+    .unwrap();
+    let o = cfg.openbao.unwrap();
+    assert_eq!(
+        o.addrs,
+        [
+            "https://b1.example:8200",
+            "https://b2.example:8200",
+            "http://127.0.0.1:8200"
+        ]
+    );
+    assert_eq!(o.addr(), "https://b1.example:8200");
+    assert_eq!(o.failover, std::time::Duration::from_secs(30));
+    let one = from_str(&minimal(&bao("'https://b.example'", ""))).unwrap();
+    assert_eq!(one.openbao.unwrap().failover.as_secs(), 20, "the default");
+
+    let said = |addr: &str, extra: &str| -> Vec<String> {
+        problems(&bao(addr, extra))
+            .into_iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect()
+    };
+    assert!(said("[]", "").iter().any(|m| m.contains("1 to 16")));
+    assert!(said("['https://a.example', 'https://a.example/']", "")
+        .iter()
+        .any(|m| m.contains("listed twice")));
+    assert!(said("['https://a.example', 'http://10.0.0.2:8200']", "")
+        .iter()
+        .any(|m| m.starts_with("openbao.addr: plain http")));
+    assert!(said("'https://a.example'", "failover_secs=0")
+        .iter()
+        .any(|m| m.starts_with("openbao.failover_secs")));
 }

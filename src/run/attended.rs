@@ -153,7 +153,7 @@ fn openbao_address(
     if let Some(o) = &cfg.openbao {
         eprintln!(
             "ops-warden: OpenBao at {} (from {})",
-            crate::text::escape_untrusted(&o.addr, 200),
+            crate::text::escape_untrusted(&o.addrs.join(", "), 400),
             source.describe()
         );
     }

@@ -19,14 +19,48 @@ pub enum Op {
     Other,
 }
 
-/// Whether a failed idempotent call may be tried again.
-pub fn retryable(e: &Error) -> bool {
+/// What may follow a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Again {
+    /// This node cannot have done it (down, sealed, a standby without a
+    /// leader, a redirect): another node may, whatever the call.
+    Elsewhere,
+    /// A transient fault after which the call may have been done: again
+    /// only if it may be repeated.
+    IfRepeatable,
+    /// A refusal, or a fault no repetition mends.
+    No,
+}
+
+/// How a connection that was never made is told (never sent: any node may
+/// be asked instead).
+const NOT_CONNECTED: &str = ": connection failed";
+
+/// What a standby says when it knows no active node to forward to.
+const NO_LEADER: [&str; 3] = [
+    "active cluster node not found",
+    "local node not active",
+    "no active node",
+];
+
+pub fn again(e: &Error) -> Again {
     match e {
-        Error::OpenbaoUnreachable(_) => true,
+        Error::OpenbaoSealed => Again::Elsewhere,
+        Error::OpenbaoUnreachable(m) if m.ends_with(NOT_CONNECTED) => Again::Elsewhere,
+        Error::OpenbaoUnreachable(_) => Again::IfRepeatable,
         Error::OpenbaoServer {
-            status: Some(s), ..
-        } => *s == 429 || (500..600).contains(s),
-        _ => false,
+            status: Some(s),
+            detail,
+        } => {
+            if matches!(s, 307 | 308) || NO_LEADER.iter().any(|n| detail.contains(n)) {
+                Again::Elsewhere
+            } else if *s == 429 || (500..600).contains(s) {
+                Again::IfRepeatable
+            } else {
+                Again::No
+            }
+        }
+        _ => Again::No,
     }
 }
 
@@ -34,7 +68,7 @@ pub fn from_reqwest(e: &reqwest::Error, what: &str) -> Error {
     match classify(e) {
         Transport::Timeout => Error::OpenbaoTimeout(what.into()),
         Transport::Tls => Error::OpenbaoTls(what.into()),
-        Transport::Connect => Error::OpenbaoUnreachable(format!("{what}: connection failed")),
+        Transport::Connect => Error::OpenbaoUnreachable(format!("{what}{NOT_CONNECTED}")),
         Transport::Other => Error::OpenbaoUnreachable(format!("{what}: request failed")),
     }
 }
@@ -99,6 +133,10 @@ fn from_rest(e: rustify::errors::ClientError, op: Op, path: &str) -> Error {
 mod tests {
     use super::*;
 
+    fn from_status_connect(what: &str) -> Error {
+        Error::OpenbaoUnreachable(format!("{what}{NOT_CONNECTED}"))
+    }
+
     #[test]
     fn statuses_map_to_precise_codes_and_only_transient_ones_retry() {
         let e = |code, errs: &[&str], op| {
@@ -135,23 +173,42 @@ mod tests {
             "openbao-write-denied"
         );
         assert_eq!(e(404, &[], Op::Read).code(), "openbao-not-found");
-        for (code, retry) in [
-            (500, true),
-            (502, true),
-            (429, true),
-            (400, false),
-            (403, false),
-            (404, false),
+        for (code, then) in [
+            (500, Again::IfRepeatable),
+            (502, Again::IfRepeatable),
+            (429, Again::IfRepeatable),
+            (307, Again::Elsewhere),
+            (400, Again::No),
+            (403, Again::No),
+            (404, Again::No),
         ] {
-            assert_eq!(retryable(&e(code, &["x"], Op::Read)), retry, "HTTP {code}");
+            assert_eq!(again(&e(code, &["x"], Op::Read)), then, "HTTP {code}");
         }
-        assert!(
-            !retryable(&Error::OpenbaoSealed),
-            "sealed is reported, not hammered"
+        let standby = e(
+            500,
+            &["local node not active but active cluster node not found"],
+            Op::Write,
         );
-        assert!(retryable(&Error::OpenbaoUnreachable("x".into())));
-        assert!(
-            !retryable(&Error::OpenbaoTimeout("x".into())),
+        assert_eq!(
+            again(&standby),
+            Again::Elsewhere,
+            "a standby without a leader did nothing"
+        );
+        assert_eq!(
+            again(&Error::OpenbaoSealed),
+            Again::Elsewhere,
+            "a sealed node did nothing: another node may serve"
+        );
+        let not_sent = from_status_connect("sys/health");
+        assert_eq!(again(&not_sent), Again::Elsewhere, "never sent");
+        assert_eq!(
+            again(&Error::OpenbaoUnreachable("x: request failed".into())),
+            Again::IfRepeatable,
+            "sent, answer lost: only a repeatable call goes again"
+        );
+        assert_eq!(
+            again(&Error::OpenbaoTimeout("x".into())),
+            Again::No,
             "a timeout already waited its full budget"
         );
     }

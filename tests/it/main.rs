@@ -15,6 +15,7 @@ mod docs;
 mod fault_matrix;
 mod fuzz_corpus;
 mod gate_sshd;
+mod ha;
 mod hermetic;
 mod lane_e2e;
 mod openbao_custody;

@@ -46,6 +46,18 @@ ClusterError on failure; http(addr, method, path, ...) is the small client the
 script itself uses ((status, headers, body) with body parsed as JSON when it
 is JSON; it never follows redirects).
 
+Node config: raft storage with performance_multiplier = 1 (a new leader is
+active ~1.5-4s after the old one is SIGKILLed) and autopilot reconcile/update
+intervals of 1s/500ms plus server_stabilization_time 1s (set through the API
+after init), so joiners are promoted to voters in ~5s instead of ~20s and `up`
+takes ~6-8s. Every tcp listener gets an explicit free cluster_address (bao
+would otherwise open one on its port + 1). BAO_* / VAULT_* variables are not
+passed to the servers (BAO_API_ADDR etc. would override the config).
+OpenBao 2.7 logs "unknown or unsupported field disable_mlock" (harmless).
+By default OpenBao >= 2.5 standbys serve reads themselves (KV reads,
+capabilities-self) and forward writes; --disable-standby-reads makes them
+forward everything.
+
 Python 3 standard library only. Linux only (reads /proc to tell a live node
 from a dead or recycled PID).
 """
@@ -134,7 +146,12 @@ def _proc_alive(pid, config_path):
     if not pid:
         return False
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is not None:
+        # Our own child: poll() is authoritative. (Between fork and exec its
+        # /proc cmdline is still this Python's, so the check below would
+        # wrongly call it dead.)
+        if child.poll() is None:
+            return True
         _CHILDREN.pop(pid, None)
         return False
     try:
@@ -170,6 +187,14 @@ def _sigkill_and_wait(node, timeout=15.0):
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise ClusterError(f"{node['name']} (pid {pid}) did not exit {timeout:.0f}s after SIGKILL") from None
+        _CHILDREN.pop(pid, None)
+        return True
     deadline = time.monotonic() + timeout
     while _proc_alive(pid, cfg):
         if time.monotonic() > deadline:
@@ -332,6 +357,17 @@ def _config(node, bind, ports, tls, disable_standby_reads):
         f"cluster_addr = {_q('https://' + _hostport(bind, cluster))}",
         'cluster_name = "ow-lab"',
         'log_level = "info"',
+        "",
+        # A raw audit device (declared: it cannot be enabled through the
+        # API): every token and secret id the cluster saw, for the tests'
+        # output scans. Its config must be the same on every node, so all
+        # three append to one file (one write per entry).
+        'audit "file" "raw" {',
+        "  options {",
+        f"    file_path = {_q(os.path.join(os.path.dirname(os.path.dirname(node['data'])), 'audit.log'))}",
+        '    log_raw = "true"',
+        "  }",
+        "}",
     ]
     if disable_standby_reads:
         lines.append("disable_standby_reads = true")
@@ -617,36 +653,49 @@ def start(dir, node, unseal=True, timeout=60.0):
         n = _node(st, node)
         if _proc_alive(n.get("pid"), n["config"]):
             raise ClusterError(f"{n['name']} is already running (pid {n['pid']})")
+        if unseal and not st.get("unseal_key"):
+            raise ClusterError(f"the cluster in {d} was never initialised (no unseal key in {STATE}); run `up` again")
         n["pid"] = _spawn(st["bao"], n)
         n["alive"] = True
         _save(d, st)
-        _wait_listening(n, timeout)
-        code = None
-        knows = code == 200
-        if unseal:
-            def try_unseal():
-                c, _, body = http(n["addr"], "PUT", "/v1/sys/unseal", {"key": st["unseal_key"]}, timeout=10)
-                return c == 200, f"HTTP {c}: {body}"
-            _wait_until(f"{n['name']} to accept the unseal key", try_unseal, timeout, 0.2)
+        try:
+            return _start_wait(st, n, unseal, timeout, t0)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                _sigkill_and_wait(n)
+            n["alive"] = False
+            _save(d, st)
+            raise
 
-            def healthy():
-                c = _health(n["addr"])
-                return c in (200, 429), c
-            code = _wait_until(f"{n['name']} to be standby (429) or active (200)", healthy, timeout, 0.05)
-            peers = [m for m in st["nodes"] if m is not n and _proc_alive(m.get("pid"), m["config"])
-                     and _health(m["addr"], timeout=1.0) in (200, 429)]
-            if code == 429 and peers:
-                # With another unsealed node there is quorum (2 of 3), so an
-                # active node exists or is about to be elected. Alone, there is
-                # none to learn.
-                _wait_until(f"{n['name']} to learn the active node (/v1/sys/leader)",
-                            lambda: _knows_active(st, n), timeout, 0.05)
-                knows = True
-        else:
-            code = _health(n["addr"])
-        return {"started": n["name"], "pid": n["pid"], "addr": n["addr"], "health": code,
-                "sealed": not unseal, "knows_active": bool(knows or code == 200),
-                "seconds": round(time.monotonic() - t0, 2)}
+
+def _start_wait(st, n, unseal, timeout, t0):
+    _wait_listening(n, timeout)
+    code = None
+    knows = False
+    if unseal:
+        def try_unseal():
+            c, _, body = http(n["addr"], "PUT", "/v1/sys/unseal", {"key": st["unseal_key"]}, timeout=10)
+            return c == 200, f"HTTP {c}: {body}"
+        _wait_until(f"{n['name']} to accept the unseal key", try_unseal, timeout, 0.2)
+
+        def healthy():
+            c = _health(n["addr"])
+            return c in (200, 429), c
+        code = _wait_until(f"{n['name']} to be standby (429) or active (200)", healthy, timeout, 0.05)
+        peers = [m for m in st["nodes"] if m is not n and _proc_alive(m.get("pid"), m["config"])
+                 and _health(m["addr"], timeout=1.0) in (200, 429)]
+        if code == 429 and peers:
+            # With another unsealed node there is quorum (2 of 3), so an
+            # active node exists or is about to be elected. Alone, there is
+            # none to learn.
+            _wait_until(f"{n['name']} to learn the active node (/v1/sys/leader)",
+                        lambda: _knows_active(st, n), timeout, 0.05)
+            knows = True
+    else:
+        code = _health(n["addr"])
+    return {"started": n["name"], "pid": n["pid"], "addr": n["addr"], "health": code,
+            "sealed": not unseal, "knows_active": bool(knows or code == 200),
+            "seconds": round(time.monotonic() - t0, 2)}
 
 
 def status(dir):
@@ -727,9 +776,20 @@ def main(argv=None):
     except ClusterError as e:
         print(f"raft_cluster: {a.cmd}: {e}", file=sys.stderr)
         return 1
+    except (OSError, httpclient.HTTPException) as e:
+        print(f"raft_cluster: {a.cmd}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"raft_cluster: {a.cmd}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        # Nodes this CLI started are meant to outlive it (own session, output
+        # to server.log). Tell their Popen objects so, or Python warns that
+        # the subprocesses are "still running" at exit.
+        for child in list(_CHILDREN.values()):
+            if child.poll() is None:
+                child.returncode = 0
+        _CHILDREN.clear()
     json.dump(res, sys.stdout)
     sys.stdout.write("\n")
     return 0

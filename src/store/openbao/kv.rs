@@ -33,7 +33,10 @@ impl OpenBao {
                 req.version(Some(v));
             }
             let req = req.build().map_err(|e| Error::Internal(e.to_string()))?;
-            match s.rt.block_on(vaultrs::api::exec_with_result(&s.vault, req)) {
+            match s
+                .rt
+                .block_on(vaultrs::api::exec_with_result(s.vault(), req))
+            {
                 Ok(r) => Ok(Some(r)),
                 Err(e) => match from_client(e, Op::Read, &shown) {
                     Error::OpenbaoNotFound(_) => Ok(None),
@@ -110,7 +113,7 @@ impl OpenBao {
         let got = self.retry(|s| {
             match s
                 .rt
-                .block_on(vaultrs::kv2::read_metadata(&s.vault, &at.mount, &at.path))
+                .block_on(vaultrs::kv2::read_metadata(s.vault(), &at.mount, &at.path))
             {
                 Ok(m) => Ok(m.current_version),
                 Err(e) => match from_client(e, Op::Read, &at.metadata_path()) {
@@ -154,8 +157,6 @@ impl OpenBao {
         who: &Provenance,
     ) -> Result<Stored, Error> {
         let at = &self.cfg.runtime_key;
-        let cas32 = u32::try_from(cas)
-            .map_err(|_| Error::Internal("KV version exceeds check-and-set range".into()))?;
         let mut data = Map::new();
         data.insert(
             at.field.clone(),
@@ -170,46 +171,13 @@ impl OpenBao {
                 data.insert(k.into(), Value::String(v.clone()));
             }
         }
-        let written = self.rt.block_on(vaultrs::kv2::set_with_options(
-            &self.vault,
-            &at.mount,
-            &at.path,
-            &data,
-            SetSecretRequestOptions { cas: cas32 },
-        ));
+        let written = self.write_or_find(key, cas, &data);
         if let Some(Value::String(s)) = data.get_mut(&at.field) {
             zeroize::Zeroize::zeroize(s);
         }
-        let version = match written {
-            Ok(meta) => meta.version,
-            Err(e) => match from_client(e, Op::Write, &at.data_path()) {
-                Error::OpenbaoCasConflict(p) => {
-                    let winner = self.read_runtime_key()?.ok_or_else(|| {
-                        Error::OpenbaoCasConflict(format!("{p}: lost the race but found no key"))
-                    })?;
-                    if winner.key.same_as(key.key) {
-                        // Our own earlier write whose answer was lost.
-                        return Ok(Stored::Written {
-                            version: winner.version,
-                        });
-                    }
-                    return Ok(Stored::LostRace { winner });
-                }
-                // The write may have landed with its answer lost (a 5xx, a
-                // reset, a timeout): the slot says. Only a refusal is certain.
-                other if may_have_landed(&other) => match self.read_runtime_key() {
-                    Ok(Some(now)) if now.key.same_as(key.key) => {
-                        self.notes.borrow_mut().push(format!(
-                            "the store's answer was lost ({}); the key was found stored as v{}",
-                            other.code(),
-                            now.version
-                        ));
-                        now.version
-                    }
-                    _ => return Err(other),
-                },
-                other => return Err(other),
-            },
+        let version = match written? {
+            Ok(version) => version,
+            Err(winner) => return Ok(Stored::LostRace { winner }),
         };
         match self.read_runtime_version(Some(version)) {
             Ok(Some(back)) if back.key.same_as(key.key) => {}
@@ -224,6 +192,65 @@ impl OpenBao {
         }
         self.write_provenance(who, version);
         Ok(Stored::Written { version })
+    }
+
+    /// The check-and-set write: `Ok(version)` when the slot holds our key,
+    /// `Err(winner)` when another writer's key is there.
+    ///
+    /// A write that may have landed with its answer lost (a 5xx, a reset, a
+    /// timeout, the leader lost) is looked for in the slot; when it is not
+    /// there it is sent again, on whichever node now leads: check-and-set
+    /// makes that safe (a slot another writer moved on refuses it).
+    fn write_or_find(
+        &self,
+        key: &KeyRecord,
+        cas: u64,
+        data: &Map<String, Value>,
+    ) -> Result<Result<u64, StoredKey>, Error> {
+        let at = &self.cfg.runtime_key;
+        let cas32 = u32::try_from(cas)
+            .map_err(|_| Error::Internal("KV version exceeds check-and-set range".into()))?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let written = self.once(|s| {
+                s.rt.block_on(vaultrs::kv2::set_with_options(
+                    s.vault(),
+                    &at.mount,
+                    &at.path,
+                    data,
+                    SetSecretRequestOptions { cas: cas32 },
+                ))
+                .map_err(|e| from_client(e, Op::Write, &at.data_path()))
+            });
+            let lost = match written {
+                Ok(meta) => return Ok(Ok(meta.version)),
+                Err(Error::OpenbaoCasConflict(p)) => {
+                    let winner = self.read_runtime_key()?.ok_or_else(|| {
+                        Error::OpenbaoCasConflict(format!("{p}: lost the race but found no key"))
+                    })?;
+                    if winner.key.same_as(key.key) {
+                        // Our own earlier write whose answer was lost.
+                        return Ok(Ok(winner.version));
+                    }
+                    return Ok(Err(winner));
+                }
+                Err(e) if may_have_landed(&e) => e,
+                Err(e) => return Err(e),
+            };
+            match self.read_runtime_key() {
+                Ok(Some(now)) if now.key.same_as(key.key) => {
+                    self.notes.borrow_mut().push(format!(
+                        "the store's answer was lost ({}); the key was found stored as v{}",
+                        lost.code(),
+                        now.version
+                    ));
+                    return Ok(Ok(now.version));
+                }
+                Ok(_) if tries <= self.cfg.retries => continue,
+                _ => return Err(lost),
+            }
+        }
     }
 
     /// Custom metadata naming the run, host and certificate key id. Best
@@ -254,7 +281,7 @@ impl OpenBao {
         if let Ok(req) = req {
             if let Err(e) = self
                 .rt
-                .block_on(vaultrs::api::exec_with_empty(&self.vault, req))
+                .block_on(vaultrs::api::exec_with_empty(self.vault(), req))
             {
                 let e = from_client(e, Op::Write, &at.metadata_path());
                 tracing::warn!(code = e.code().as_str(), "custom metadata not written: {e}");

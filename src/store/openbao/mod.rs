@@ -1,6 +1,15 @@
 //! The OpenBao client: health probe, login, KV v2 reads and CAS writes,
 //! the capability pre-flight, and token revocation.
 //!
+//! High availability: the config may name several nodes (a raft cluster)
+//! or one load balancer. A call that meets a node that cannot have done it
+//! (connection refused, sealed, a standby that knows no leader, a redirect)
+//! goes to the next node at once, and keeps looking for `failover_secs`
+//! (long enough for an election), pausing after each round of all nodes.
+//! Transient faults after which the call may have been done (a lost answer,
+//! a server error) are retried `retries` times, and only for calls that may
+//! be repeated; the check-and-set store re-reads the slot instead.
+//!
 //! vaultrs does the API calls, over our own hardened reqwest client (its
 //! settings are filled explicitly, never from `VAULT_*`). The two calls it
 //! lacks, `sys/capabilities-self` and a versioned read, are small rustify
@@ -8,7 +17,9 @@
 
 mod kv;
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use rustify_derive::Endpoint;
 use serde::Serialize;
@@ -16,7 +27,7 @@ use serde_json::Value;
 use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{Client, VaultClient, VaultClientSettings};
 
-use super::errors::{from_client, from_reqwest, from_status, retryable, Op};
+use super::errors::{again, from_client, from_reqwest, from_status, Again, Op};
 use crate::config::{OpenbaoAuth, OpenbaoConfig};
 use crate::error::Error;
 use crate::os::files::{read_secret_file, Rule};
@@ -38,8 +49,10 @@ struct CapabilitiesSelf {
 pub struct OpenBao {
     rt: &'static tokio::runtime::Runtime,
     http: reqwest::Client,
-    addr: String,
-    vault: VaultClient,
+    /// One client per node, all over `http` (one connection pool).
+    nodes: Vec<Node>,
+    /// The node calls go to; moves on when a node cannot serve.
+    current: Cell<usize>,
     cfg: OpenbaoConfig,
     owns_token: bool,
     closed: bool,
@@ -50,23 +63,22 @@ pub struct OpenBao {
     notes: std::cell::RefCell<Vec<String>>,
 }
 
-impl OpenBao {
-    /// Probes health, then logs in with the configured method.
-    pub fn connect(cfg: &OpenbaoConfig) -> Result<OpenBao, Error> {
-        let addr = cfg.addr.trim_end_matches('/').to_string();
-        let ca = cfg.ca_bundle.as_deref();
-        let rt = crate::http::runtime()?;
-        let http = {
-            let _in_runtime = rt.enter();
-            crate::http::client(ca, cfg.timeout, cfg.lane_uid).map_err(Error::Config)?
-        };
+/// One OpenBao node.
+struct Node {
+    addr: String,
+    vault: VaultClient,
+}
+
+impl Node {
+    fn new(addr: &str, http: &reqwest::Client, timeout: Duration) -> Result<Node, Error> {
+        let addr = addr.trim_end_matches('/').to_string();
         let url = reqwest::Url::parse(&addr)
             .map_err(|_| Error::Config("openbao.addr does not parse".into()))?;
         let settings = VaultClientSettings {
             address: url,
             ca_certs: Vec::new(),
             identity: None,
-            timeout: Some(cfg.timeout),
+            timeout: Some(timeout),
             token: String::new(),
             verify: true,
             version: 1,
@@ -84,11 +96,33 @@ impl OpenBao {
             },
             settings,
         };
+        Ok(Node { addr, vault })
+    }
+}
+
+impl OpenBao {
+    /// Finds a node that serves (the active one when it can tell), then
+    /// logs in with the configured method.
+    pub fn connect(cfg: &OpenbaoConfig) -> Result<OpenBao, Error> {
+        let ca = cfg.ca_bundle.as_deref();
+        let rt = crate::http::runtime()?;
+        let http = {
+            let _in_runtime = rt.enter();
+            crate::http::client(ca, cfg.timeout, cfg.lane_uid).map_err(Error::Config)?
+        };
+        let nodes = cfg
+            .addrs
+            .iter()
+            .map(|a| Node::new(a, &http, cfg.timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+        if nodes.is_empty() {
+            return Err(Error::Config("openbao.addr names no address".into()));
+        }
         let mut bao = OpenBao {
             rt,
             http,
-            addr,
-            vault,
+            nodes,
+            current: Cell::new(0),
             cfg: cfg.clone(),
             owns_token: false,
             closed: false,
@@ -100,40 +134,100 @@ impl OpenBao {
         Ok(bao)
     }
 
-    /// Retries an idempotent call on transient faults, with backoff.
-    pub(super) fn retry<T>(
+    /// The node calls go to now.
+    pub(super) fn vault(&self) -> &VaultClient {
+        &self.nodes[self.current.get()].vault
+    }
+
+    /// The address of the node calls go to now.
+    pub fn addr(&self) -> &str {
+        &self.nodes[self.current.get()].addr
+    }
+
+    /// A call that may be repeated: on another node when this one cannot
+    /// serve, and again after a transient fault.
+    pub(super) fn retry<T>(&self, call: impl FnMut(&Self) -> Result<T, Error>) -> Result<T, Error> {
+        self.attempt(true, call)
+    }
+
+    /// A call that must not be done twice: only moved to another node when
+    /// this one cannot have done it.
+    pub(super) fn once<T>(&self, call: impl FnMut(&Self) -> Result<T, Error>) -> Result<T, Error> {
+        self.attempt(false, call)
+    }
+
+    fn attempt<T>(
         &self,
+        repeatable: bool,
         mut call: impl FnMut(&Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut attempt = 0;
+        let deadline = Instant::now() + self.cfg.failover;
+        let (mut retries, mut round, mut pauses) = (0u32, 0usize, 0u32);
         loop {
-            match call(self) {
-                Err(e) if retryable(&e) && attempt < self.cfg.retries => {
-                    attempt += 1;
-                    std::thread::sleep(self.cfg.retry_backoff * (1u32 << (attempt - 1).min(5)));
+            let e = match call(self) {
+                Err(e) => e,
+                ok => return ok,
+            };
+            let go_on = match again(&e) {
+                Again::Elsewhere => Instant::now() < deadline,
+                Again::IfRepeatable if repeatable && retries < self.cfg.retries => {
+                    retries += 1;
+                    // A pause before the next try, wherever it goes.
+                    round = self.nodes.len();
+                    true
                 }
-                other => return other,
+                _ => false,
+            };
+            if !go_on {
+                return Err(e);
+            }
+            self.current
+                .set((self.current.get() + 1) % self.nodes.len());
+            round += 1;
+            if round >= self.nodes.len() {
+                // Every node had its turn: wait a little (an election, a restart).
+                round = 0;
+                let pause = self.cfg.retry_backoff * (1u32 << pauses.min(5));
+                std::thread::sleep(pause.min(Duration::from_secs(1)));
+                pauses += 1;
             }
         }
     }
 
-    /// `GET /v1/sys/health` ourselves (vaultrs' parser fails on OpenBao 2.7).
+    /// `GET /v1/sys/health` ourselves (vaultrs' parser fails on OpenBao
+    /// 2.7), on each node in turn until one serves. The active node is
+    /// preferred: a standby forwards every call to it.
     fn health(&self) -> Result<(), Error> {
-        self.retry(|s| {
+        let probe = |s: &Self| -> Result<u16, Error> {
             let url = format!(
-                "{}/v1/sys/health?standbyok=true&sealedcode=503&uninitcode=501",
-                s.addr
+                "{}/v1/sys/health?standbycode=429&sealedcode=503&uninitcode=501",
+                s.addr()
             );
             let resp =
                 s.rt.block_on(async { s.http.get(&url).send().await })
                     .map_err(|e| from_reqwest(&e, "sys/health"))?;
             match resp.status().as_u16() {
-                200 | 429 | 472 | 473 => Ok(()),
+                code @ (200 | 429 | 472 | 473) => Ok(code),
                 503 => Err(Error::OpenbaoSealed),
                 501 => Err(Error::openbao_server("OpenBao is not initialized")),
                 code => Err(from_status(code, &[], Op::Health, "sys/health")),
             }
-        })
+        };
+        let first = self.retry(probe)?;
+        if first == 200 || self.nodes.len() == 1 {
+            return Ok(());
+        }
+        // A standby serves; an active node, if one answers at once, serves better.
+        let standby = self.current.get();
+        for _ in 1..self.nodes.len() {
+            self.current
+                .set((self.current.get() + 1) % self.nodes.len());
+            if matches!(probe(self), Ok(200)) {
+                return Ok(());
+            }
+        }
+        self.current.set(standby);
+        Ok(())
     }
 
     fn login(&mut self) -> Result<(), Error> {
@@ -157,12 +251,12 @@ impl OpenBao {
                         .trusting(self.cfg.lane_uid),
                 )
                 .map_err(Error::OpenbaoTokenFile)?;
-                // Login is not retried on server errors: a secret_id with a
-                // use limit must not be spent twice.
-                let auth = self
-                    .rt
-                    .block_on(vaultrs::auth::approle::login(
-                        &self.vault,
+                // Repeated after a lost answer too: the token that login made
+                // reaches no one and expires with its TTL, and a secret_id
+                // with a use limit it spent fails the next login clearly.
+                let auth = self.retry(|s| {
+                    s.rt.block_on(vaultrs::auth::approle::login(
+                        s.vault(),
                         &mount,
                         role_id.expose(),
                         secret_id.expose(),
@@ -174,7 +268,8 @@ impl OpenBao {
                             }
                             other => other,
                         }
-                    })?;
+                    })
+                })?;
                 self.owns_token = true;
                 Secret::new(auth.client_token)
             }
@@ -184,19 +279,20 @@ impl OpenBao {
             )
             .map_err(Error::OpenbaoTokenFile)?,
         };
-        self.vault.set_token(token.expose());
+        self.set_token(token.expose());
         if !self.owns_token {
             // A token from a file is proven before use.
-            self.rt
-                .block_on(vaultrs::token::lookup_self(&self.vault))
-                .map_err(
-                    |e| match from_client(e, Op::Login, "auth/token/lookup-self") {
-                        Error::OpenbaoAuthFailed(_) => Error::OpenbaoAuthFailed(
-                            "the token file's token is invalid or expired".into(),
-                        ),
-                        other => other,
-                    },
-                )?;
+            self.retry(|s| {
+                s.rt.block_on(vaultrs::token::lookup_self(s.vault()))
+                    .map_err(
+                        |e| match from_client(e, Op::Login, "auth/token/lookup-self") {
+                            Error::OpenbaoAuthFailed(_) => Error::OpenbaoAuthFailed(
+                                "the token file's token is invalid or expired".into(),
+                            ),
+                            other => other,
+                        },
+                    )
+            })?;
         }
         Ok(())
     }
@@ -205,7 +301,7 @@ impl OpenBao {
     pub fn capabilities(&self, paths: &[String]) -> Result<HashMap<String, Vec<String>>, Error> {
         let answer = self.retry(|s| {
             s.rt.block_on(vaultrs::api::exec_with_result(
-                &s.vault,
+                s.vault(),
                 CapabilitiesSelf {
                     paths: paths.to_vec(),
                 },
@@ -296,12 +392,28 @@ impl OpenBao {
         self.closed = true;
         let revoke = self.owns_token;
         if revoke {
-            self.rt
-                .block_on(vaultrs::token::revoke_self(&self.vault))
-                .map_err(|e| from_client(e, Op::Other, "auth/token/revoke-self"))?;
+            // Repeated on another node after a lost answer: a token the
+            // first attempt revoked is refused (403) and counts as revoked.
+            let mut tries = 0;
+            self.retry(|s| {
+                tries += 1;
+                match s.rt.block_on(vaultrs::token::revoke_self(s.vault())) {
+                    Ok(()) => Ok(()),
+                    Err(e) => match from_client(e, Op::Other, "auth/token/revoke-self") {
+                        Error::OpenbaoAuthFailed(_) if tries > 1 => Ok(()),
+                        other => Err(other),
+                    },
+                }
+            })?;
         }
-        self.vault.set_token("");
+        self.set_token("");
         Ok(revoke)
+    }
+
+    fn set_token(&mut self, token: &str) {
+        for n in &mut self.nodes {
+            n.vault.set_token(token);
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Bao {
     root_token: String,
     child: Option<Child>,
     home: PathBuf,
+    /// The raw audit logs of every node.
+    audit_logs: Vec<PathBuf>,
 }
 
 /// Two adjacent free ports (the dev server also binds port+1).
@@ -76,18 +78,44 @@ impl Bao {
             port,
             root_token,
             child: Some(child),
+            audit_logs: vec![home.join("audit.log")],
             home,
         };
         b.wait_ready();
         b
     }
 
+    /// An admin view of a server this struct did not start (a raft
+    /// cluster's node): the CLI goes to `addr` with `root_token`.
+    pub fn attach(addr: &str, root_token: &str, home: PathBuf, audit_logs: Vec<PathBuf>) -> Bao {
+        Bao {
+            addr: addr.to_string(),
+            port: addr
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            root_token: root_token.to_string(),
+            child: None,
+            home,
+            audit_logs,
+        }
+    }
+
     /// Every token and secret id OpenBao issued or was sent (from its raw
     /// audit log), the root token aside.
     pub fn issued_secrets(&self) -> Vec<String> {
-        let text = std::fs::read_to_string(self.home.join("audit.log")).unwrap_or_default();
+        let text: String = self
+            .audit_logs
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut out = std::collections::BTreeSet::new();
         for line in text.lines() {
+            if line.is_empty() {
+                continue;
+            }
             let v: serde_json::Value = serde_json::from_str(line).expect("an audit line is JSON");
             for p in [
                 "/auth/client_token",

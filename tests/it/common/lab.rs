@@ -35,12 +35,21 @@ pub struct LabOptions {
     pub retries: Option<u32>,
     /// Another widget seed file.
     pub widgets: Option<PathBuf>,
+    /// `openbao.addr` as a list (a cluster's nodes), instead of `openbao_addr`.
+    pub openbao_addrs: Vec<String>,
+    /// `openbao.failover_secs` (1 unless said: one node, nothing to wait for).
+    pub failover_secs: Option<u64>,
 }
 
 impl Lab {
     pub fn start(name: &str) -> Lab {
         let fx = Fixture::new(name);
         let bao = Bao::start(&fx);
+        Lab::on(fx, bao)
+    }
+
+    /// A lab on this OpenBao (a dev server, or a raft cluster's admin view).
+    pub fn on(fx: Fixture, bao: Bao) -> Lab {
         bao.setup_lane(&fx.path("approle"));
         // As on a real host: the AppRole files belong to the lane user, and
         // root (these tests, attended use) trusts them through `lane.user`.
@@ -121,11 +130,13 @@ path = "{audit}"
 dir = "{state}"
 lock_wait_secs = 1
 [openbao]
-addr = "{bao}"
+addr = {bao}
 timeout_secs = {timeout}
 retries = {bao_retries}
-# The suite does not wait out production backoff (the retries still happen).
+# The suite does not wait out production backoff (the retries still happen),
+# nor an election (one node: nothing to fail over to).
 retry_backoff_ms = 1
+failover_secs = {failover}
 auth = "approle"
 role_id_file = "{approle}/role_id"
 secret_id_file = "{approle}/secret_id"
@@ -142,7 +153,12 @@ widgets = "{widgets}"
                 ca = fx.path("lane-ca.pub").display(),
                 audit = self.audit.display(),
                 state = state.display(),
-                bao = o.openbao_addr.as_deref().unwrap_or(&self.bao.addr),
+                bao = if o.openbao_addrs.is_empty() {
+                    format!("{:?}", o.openbao_addr.as_deref().unwrap_or(&self.bao.addr))
+                } else {
+                    format!("{:?}", o.openbao_addrs)
+                },
+                failover = o.failover_secs.unwrap_or(1),
                 timeout = o.timeout_secs.unwrap_or(10),
                 bao_retries = o.retries.unwrap_or(2),
                 ih_retries = o.retries.unwrap_or(3),

@@ -76,6 +76,15 @@ impl PyService {
     }
 }
 
+impl PyService {
+    /// SIGKILL: its port refuses connections from now on, and whatever it
+    /// was holding is cut.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for PyService {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -6,6 +6,7 @@ pub mod bao;
 pub mod lab;
 pub mod loopback;
 pub mod proxy;
+pub mod raft;
 pub mod scan;
 pub mod sim;
 pub mod sshd;

@@ -14,11 +14,16 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(fx: &Fixture, upstream: &str) -> Proxy {
+        Self::start_named(fx, upstream, "proxy")
+    }
+
+    /// Another proxy in the same fixture (`name` keeps its files apart).
+    pub fn start_named(fx: &Fixture, upstream: &str, name: &str) -> Proxy {
         let svc = PyService::start(
             "fault_proxy.py",
             &[OsStr::new("--upstream"), OsStr::new(upstream)],
-            &fx.path("proxy.port"),
-            &fx.path("proxy.log"),
+            &fx.path(&format!("{name}.port")),
+            &fx.path(&format!("{name}.log")),
         );
         Proxy {
             addr: format!("http://127.0.0.1:{}", svc.port),
@@ -43,6 +48,12 @@ impl Proxy {
 
     pub fn release(&self) {
         self.control("POST", "/_proxy/release", None);
+    }
+
+    /// Gone, like the node behind it: a request it holds is cut, and its
+    /// port refuses connections.
+    pub fn kill(&mut self) {
+        self.svc.kill();
     }
 
     pub fn held(&self) -> u64 {

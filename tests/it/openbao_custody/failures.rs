@@ -79,7 +79,7 @@ fn sealed_stopped_slow_and_tls_failures() {
         }
     });
     let mut cfg = lab.config();
-    cfg.addr = format!("http://127.0.0.1:{port}");
+    cfg.addrs = vec![format!("http://127.0.0.1:{port}")];
     cfg.timeout = Duration::from_secs(1);
     cfg.retries = 0;
     assert_eq!(code(OpenBao::connect(&cfg)), "openbao-timeout");
@@ -95,7 +95,7 @@ fn sealed_stopped_slow_and_tls_failures() {
             let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    cfg.addr = format!("https://127.0.0.1:{port}");
+    cfg.addrs = vec![format!("https://127.0.0.1:{port}")];
     assert_eq!(code(OpenBao::connect(&cfg)), "openbao-tls");
 }
 

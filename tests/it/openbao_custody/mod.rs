@@ -48,7 +48,8 @@ impl Lab {
 
     pub(super) fn config(&self) -> OpenbaoConfig {
         OpenbaoConfig {
-            addr: self.bao.addr.clone(),
+            addrs: vec![self.bao.addr.clone()],
+            failover: Duration::from_secs(1),
             ca_bundle: None,
             timeout: Duration::from_secs(5),
             retries: 1,
