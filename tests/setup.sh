@@ -18,6 +18,11 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
 [ -x /usr/sbin/logrotate ] || need_apt+=(logrotate)
 # The package is tested in a fresh Debian root made by debootstrap.
 [ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap)
+# The fleet's hosts are network namespaces (ip netns, veth, a bridge), and
+# its services speak TLS with certificates openssl makes.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v pkill >/dev/null || need_apt+=(procps)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -19,6 +19,8 @@
 #                         plain secret_id never exists on disk. Without it:
 #                         OUT_DIR/secret_id (0600) for ops-warden's own login.
 #
+#   ROLE_NAME             the AppRole's name (default ops-warden-host); a
+#                         fleet gives each host its own, bound to its address
 #   HOST_POLICY           "least" applies ops-warden-host.least.hcl (metadata
 #                         read-only: no custom metadata); default: the
 #                         shipped ops-warden-host.hcl.
@@ -30,6 +32,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 BAO="${BAO:-bao}"
+ROLE_NAME="${ROLE_NAME:-ops-warden-host}"
+case "$ROLE_NAME" in
+  *[!a-z0-9-]*|"") echo "ROLE_NAME: lowercase letters, digits and dashes only" >&2; exit 64 ;;
+esac
 : "${BAO_ADDR:?set BAO_ADDR}" "${BAO_TOKEN:?set BAO_TOKEN}"
 : "${HOST_CIDRS:?set HOST_CIDRS: the host addresses (CIDRs) the AppRole may be used from}"
 export BAO_ADDR BAO_TOKEN
@@ -50,7 +56,7 @@ if ! grep -q '"approle/"' <<<"$auths"; then
 fi
 # Short-lived, single-purpose tokens (ops-warden revokes its own at the end);
 # secret_ids that expire; both usable only from the host's addresses.
-"$BAO" write auth/approle/role/ops-warden-host \
+"$BAO" write "auth/approle/role/$ROLE_NAME" \
   token_policies=ops-warden-host token_ttl=5m token_max_ttl=15m \
   token_type=service token_no_default_policy=false \
   token_bound_cidrs="$HOST_CIDRS" secret_id_bound_cidrs="$HOST_CIDRS" \
@@ -70,18 +76,18 @@ minted=no
 if [ -n "${OUT_DIR:-}" ]; then
   umask 077
   mkdir -p "$OUT_DIR"
-  "$BAO" read -field=role_id auth/approle/role/ops-warden-host/role-id > "$OUT_DIR/role_id.tmp"
+  "$BAO" read -field=role_id "auth/approle/role/$ROLE_NAME/role-id" > "$OUT_DIR/role_id.tmp"
   mv "$OUT_DIR/role_id.tmp" "$OUT_DIR/role_id"
   if [ "${NEW_SECRET_ID:-0}" = 1 ] || { [ ! -s "$OUT_DIR/secret_id" ] && [ ! -s "$OUT_DIR/secret_id.wrapped" ]; }; then
     if [ -n "${WRAP_TTL:-}" ]; then
       # The wrapping token is single-use: whoever unwraps it first gets the
       # secret_id, and a second unwrap (an interception) fails loudly.
       "$BAO" write -f -wrap-ttl="$WRAP_TTL" -field=wrapping_token \
-        auth/approle/role/ops-warden-host/secret-id > "$OUT_DIR/secret_id.wrapped.tmp"
+        "auth/approle/role/$ROLE_NAME/secret-id" > "$OUT_DIR/secret_id.wrapped.tmp"
       mv "$OUT_DIR/secret_id.wrapped.tmp" "$OUT_DIR/secret_id.wrapped"
       rm -f "$OUT_DIR/secret_id"
     else
-      "$BAO" write -f -field=secret_id auth/approle/role/ops-warden-host/secret-id > "$OUT_DIR/secret_id.tmp"
+      "$BAO" write -f -field=secret_id "auth/approle/role/$ROLE_NAME/secret-id" > "$OUT_DIR/secret_id.tmp"
       mv "$OUT_DIR/secret_id.tmp" "$OUT_DIR/secret_id"
       rm -f "$OUT_DIR/secret_id.wrapped"
     fi
@@ -90,4 +96,4 @@ if [ -n "${OUT_DIR:-}" ]; then
   "$BAO" read -field=public_key ssh-client-signer/config/ca > "$OUT_DIR/lane-ca.pub"
   chmod 0644 "$OUT_DIR/lane-ca.pub"
 fi
-echo "openbao setup: policy ops-warden-host, approle ops-warden-host (bound to $HOST_CIDRS), ssh-client-signer/roles/interhub-bootstrap applied; new secret_id: $minted"
+echo "openbao setup: policy ops-warden-host, approle $ROLE_NAME (bound to $HOST_CIDRS), ssh-client-signer/roles/interhub-bootstrap applied; new secret_id: $minted"

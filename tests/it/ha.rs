@@ -22,12 +22,12 @@ use crate::common::scan::assert_run_clean;
 use crate::common::{evidence, Fixture};
 
 /// A lab whose OpenBao is a raft cluster, set up as a host's would be.
-pub(crate) fn cluster_lab(name: &str) -> (Cluster, Lab) {
+pub(crate) fn cluster_lab(name: &str) -> (Lab, Cluster) {
     let fx = Fixture::new(name);
     let cluster = Cluster::up(&fx, None);
     let admin = cluster.admin(fx.mkdir("bao-home", 0o700));
     admin.ok(&["secrets", "enable", "-path=secret", "kv-v2"]);
-    (cluster, Lab::on(fx, admin))
+    (Lab::on(fx, admin), cluster)
 }
 
 /// Points the lab's admin view at the current leader.
@@ -60,7 +60,8 @@ const CALLS: [(&str, &str, &str); 8] = [
 
 #[test]
 fn the_leader_killed_at_each_openbao_call() {
-    let (cluster, mut lab) = cluster_lab("ha-calls");
+    // (Bindings drop in reverse: the cluster stops before the lab's folder goes.)
+    let (mut lab, cluster) = cluster_lab("ha-calls");
     let mut outputs = Vec::new();
     let mut table = Vec::new();
     for (i, (name, method, path)) in CALLS.iter().enumerate() {

@@ -13,6 +13,7 @@ mod cli;
 mod codes;
 mod docs;
 mod fault_matrix;
+mod fleet;
 mod fuzz_corpus;
 mod gate_sshd;
 mod ha;

@@ -7,8 +7,10 @@ which route, content types, scopes, Idempotency-Key, display-once keys. It
 holds state across requests and can inject faults on a chosen route.
 
 Run:  interhub_sim.py --operator-key-file F --port-file P [--port 0] [--request-log L]
-        [--latency-ms N] [--host ADDR --tls-cert PEM --tls-key PEM]
-Listens on loopback, or on the fleet test's bridge (10.77.0.0/16) over TLS.
+        [--latency-ms N] [--tls-host ADDR --tls-cert PEM --tls-key PEM --tls-port-file P]
+Listens on loopback (plain HTTP: the API and the control routes); with
+--tls-host also over TLS on the fleet test's bridge (10.77.0.0/16), where
+hosts in network namespaces reach it. Both listeners serve one state.
 
 Control routes (tests only; ops-warden never calls them):
   POST   /_sim/faults  a fault on a route (faults.py says what one can do;
@@ -528,21 +530,33 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--request-log")
     ap.add_argument("--latency-ms", type=int, default=0)
+    ap.add_argument("--tls-host")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-port-file")
     a = ap.parse_args()
-    if a.host not in ("127.0.0.1", "::1", "localhost") and not a.host.startswith("10.77."):
-        sys.exit("the simulator listens on loopback or the fleet test's bridge (10.77.0.0/16) only")
+    if a.host not in ("127.0.0.1", "::1", "localhost"):
+        sys.exit("the simulator's plain listener is on loopback only")
+    if a.tls_host and not a.tls_host.startswith("10.77."):
+        sys.exit("the TLS listener is on the fleet test's bridge (10.77.0.0/16) only")
     with open(a.operator_key_file) as f:
         op = f.read().strip()
     state = State(op)
     state.latency_ms = a.latency_ms
     srv = Server((a.host, a.port), state, a.request_log)
-    if a.tls_cert:
+    if a.tls_host:
+        import os
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        tls = Server((a.tls_host, 0), state, None)
+        tls.log = srv.log
+        tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+        tmp = a.tls_port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(tls.server_address[1]))
+        os.replace(tmp, a.tls_port_file)
+        threading.Thread(target=tls.serve_forever, daemon=True).start()
     port = srv.server_address[1]
     if a.port_file:
         tmp = a.port_file + ".tmp"

@@ -5,6 +5,7 @@
 pub mod bao;
 pub mod lab;
 pub mod loopback;
+pub mod netns;
 pub mod proxy;
 pub mod raft;
 pub mod scan;

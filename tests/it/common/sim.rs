@@ -19,16 +19,50 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(fx: &Fixture, operator_key: &str) -> Sim {
+        Self::start_with(fx, operator_key, &[])
+    }
+
+    /// Also listening over TLS on `ip` (a fleet's bridge address), with
+    /// this certificate; returns the simulator and that listener's base URL.
+    pub fn start_tls(
+        fx: &Fixture,
+        operator_key: &str,
+        ip: &str,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> (Sim, String) {
+        let port_file = fx.path("sim/tls-port");
+        let sim = Self::start_with(
+            fx,
+            operator_key,
+            &[
+                OsStr::new("--tls-host"),
+                OsStr::new(ip),
+                OsStr::new("--tls-cert"),
+                cert.as_os_str(),
+                OsStr::new("--tls-key"),
+                key.as_os_str(),
+                OsStr::new("--tls-port-file"),
+                port_file.as_os_str(),
+            ],
+        );
+        let port = std::fs::read_to_string(&port_file).expect("the TLS listener's port");
+        (sim, format!("https://{ip}:{}", port.trim()))
+    }
+
+    fn start_with(fx: &Fixture, operator_key: &str, extra: &[&OsStr]) -> Sim {
         let key_file = fx.write("sim/operator.key", operator_key, 0o600);
         let request_log = fx.path("sim/requests.jsonl");
+        let mut args = vec![
+            OsStr::new("--operator-key-file"),
+            key_file.as_os_str(),
+            OsStr::new("--request-log"),
+            request_log.as_os_str(),
+        ];
+        args.extend_from_slice(extra);
         let svc = PyService::start(
             "interhub_sim.py",
-            &[
-                OsStr::new("--operator-key-file"),
-                key_file.as_os_str(),
-                OsStr::new("--request-log"),
-                request_log.as_os_str(),
-            ],
+            &args,
             &fx.path("sim/port"),
             &fx.path("sim/stderr.log"),
         );

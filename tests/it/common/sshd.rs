@@ -34,6 +34,8 @@ pub fn ensure_lane_user() {
 pub struct LaneHost {
     pub fx: Fixture,
     pub port: u16,
+    /// The address sshd listens on (127.0.0.1, or its network namespace's).
+    pub addr: String,
     child: Child,
     pub config: PathBuf,
     pub audit: PathBuf,
@@ -49,6 +51,9 @@ pub struct LaneOptions {
     /// The CA the lane pins (and sshd trusts), e.g. OpenBao's SSH CA; a
     /// generated `lane-ca` when `None`.
     pub pinned_ca: Option<String>,
+    /// (namespace, address): sshd runs in that network namespace, on port 22
+    /// of that address (a host of a fleet).
+    pub netns: Option<(String, String)>,
 }
 
 impl Default for LaneOptions {
@@ -58,6 +63,7 @@ impl Default for LaneOptions {
             extra_config: String::new(),
             lane_extra: String::new(),
             pinned_ca: None,
+            netns: None,
         }
     }
 }
@@ -136,11 +142,14 @@ impl LaneHost {
             )
             .replace("@OPS_WARDEN@", &exe.display().to_string())
             .replace("@CONFIG@", &config.display().to_string());
-        let port = free_port();
+        let (port, addr) = match &opts.netns {
+            Some((_, ip)) => (22, ip.clone()),
+            None => (free_port(), "127.0.0.1".to_string()),
+        };
         let sshd_config = fx.write(
             "etc/sshd_config",
             &format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nUsePAM no\n\
+                "Port {port}\nListenAddress {addr}\nHostKey {}\nPidFile {}\nUsePAM no\n\
                  StrictModes yes\nLogLevel VERBOSE\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nAuthorizedKeysFile none\nAllowUsers {LANE_USER}\n\
                  MaxStartups 30:30:60\n\
@@ -165,7 +174,15 @@ impl LaneHost {
             String::from_utf8_lossy(&check.stderr)
         );
         let log = std::fs::File::create(fx.path("sshd.log")).unwrap();
-        let child = Command::new(sshd_path())
+        let mut sshd = match &opts.netns {
+            Some((ns, _)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, sshd_path()]);
+                c
+            }
+            None => Command::new(sshd_path()),
+        };
+        let child = sshd
             .args(["-D", "-e", "-f"])
             .arg(&sshd_config)
             .stdin(Stdio::null())
@@ -174,7 +191,7 @@ impl LaneHost {
             .spawn()
             .expect("sshd starts");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((addr.as_str(), port)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "sshd did not listen: {}",
@@ -185,6 +202,7 @@ impl LaneHost {
         LaneHost {
             fx,
             port,
+            addr,
             child,
             config,
             audit,
@@ -214,7 +232,7 @@ impl LaneHost {
             self.port,
             &self.fx.path("user"),
             cert,
-            &format!("{LANE_USER}@127.0.0.1"),
+            &format!("{LANE_USER}@{}", self.addr),
             opts,
             remote,
         )

@@ -1,0 +1,344 @@
+//! Issue 13 §2: a fleet. Eight hosts, each in its own network namespace
+//! with its own sshd, config, state, audit log and AppRole (bound to its own
+//! address), run `bootstrap` at the same moment against one OpenBao raft
+//! cluster and one Inter-Hub, both reached over TLS on the fleet's bridge.
+//! Exactly one live runtime key exists afterwards and it is the stored one;
+//! every host's evidence is ok (created, reused, or race lost and reused)
+//! or `busy`; every host's audit chain verifies. Then the same race with the
+//! leader killed during it (when the first key is being created).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Barrier};
+
+use crate::common::bao::Bao;
+use crate::common::lab::{assert_one_live_stored_key, OPERATOR_KEY, OPERATOR_PATH, RUNTIME_PATH};
+use crate::common::netns::Net;
+use crate::common::raft::{Cluster, Tls};
+use crate::common::scan::assert_run_clean;
+use crate::common::sim::Sim;
+use crate::common::sshd::{ensure_lane_user, LaneHost, LaneOptions, LANE_USER};
+use crate::common::{assert_schema, evidence, repo, Fixture};
+
+const HOSTS: usize = 8;
+
+/// A CA and a server certificate for `ip` (and loopback), by openssl.
+fn tls_files(fx: &Fixture, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = fx.mkdir("tls", 0o755);
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=ow-fleet-ca",
+            "-days",
+            "1",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.csr",
+            "-subj",
+            "/CN=ow-fleet",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        format!("subjectAltName=IP:{ip},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "tls.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "tls.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (dir.join("ca.pem"), dir.join("tls.pem"), dir.join("tls.key"))
+}
+
+struct Fleet {
+    hosts: Vec<LaneHost>,
+    sim: Sim,
+    admin: Bao,
+    cluster: Cluster,
+    svc: Fixture,
+    _net: Net,
+}
+
+impl Fleet {
+    fn start(name: &str) -> Fleet {
+        ensure_lane_user();
+        let net = Net::up(HOSTS);
+        let svc = Fixture::new(&format!("{name}-svc"));
+        let (ca, cert, key) = tls_files(&svc, &net.gateway);
+        let cluster = Cluster::up(
+            &svc,
+            Some(Tls {
+                ip: &net.gateway,
+                cert: &cert,
+                key: &key,
+            }),
+        );
+        let admin = cluster.admin(svc.mkdir("bao-home", 0o700));
+        admin.ok(&["secrets", "enable", "-path=secret", "kv-v2"]);
+        admin.kv_put_stdin(OPERATOR_PATH, "IHUB_OPERATOR_KEY", OPERATOR_KEY);
+        let (sim, sim_base) = Sim::start_tls(&svc, OPERATOR_KEY, &net.gateway, &cert, &key);
+        svc.mkdir("seeds", 0o755);
+        for f in ["ops-hub-manifest.draft.json", "ops-hub-widgets.seed.json"] {
+            std::fs::copy(repo().join("seeds").join(f), svc.path("seeds").join(f)).unwrap();
+        }
+        let bao_addrs: Vec<String> = cluster
+            .names()
+            .iter()
+            .map(|n| cluster.tls_addr(n).to_string())
+            .collect();
+        let mut hosts = Vec::new();
+        for (i, (ns, addr)) in net.hosts.iter().enumerate() {
+            // Each host its own AppRole, usable only from its own address.
+            let approle = svc.path(&format!("approle-{i}"));
+            admin.setup_lane_with(
+                &approle,
+                &[
+                    ("ROLE_NAME", &format!("ops-warden-host-{i}")),
+                    ("HOST_CIDRS", &format!("{addr}/32")),
+                ],
+            );
+            for f in ["", "role_id", "secret_id"] {
+                svc.chown(&approle.join(f), LANE_USER);
+            }
+            let extra = format!(
+                "[openbao]\naddr = {bao_addrs:?}\nca_bundle = \"{ca}\"\nfailover_secs = 30\nretry_backoff_ms = 20\n\
+                 auth = \"approle\"\nrole_id_file = \"{a}/role_id\"\nsecret_id_file = \"{a}/secret_id\"\n\
+                 [interhub]\nbase_url = \"{sim_base}\"\nca_bundle = \"{ca}\"\nretries = 3\nretry_backoff_ms = 20\n\
+                 manifest = \"{s}/ops-hub-manifest.draft.json\"\nwidgets = \"{s}/ops-hub-widgets.seed.json\"\n",
+                ca = ca.display(),
+                a = approle.display(),
+                s = svc.path("seeds").display(),
+            );
+            let lane_ca = std::fs::read_to_string(approle.join("lane-ca.pub")).unwrap();
+            hosts.push(LaneHost::start(
+                &format!("{name}-h{i}"),
+                LaneOptions {
+                    pinned_ca: Some(lane_ca),
+                    extra_config: extra,
+                    netns: Some((ns.clone(), addr.clone())),
+                    ..Default::default()
+                },
+            ));
+        }
+        Fleet {
+            hosts,
+            sim,
+            admin,
+            cluster,
+            svc,
+            _net: net,
+        }
+    }
+
+    /// One operator certificate from OpenBao's SSH CA, for every host.
+    fn certificate(&self) -> PathBuf {
+        let signed = self.admin.sign_ssh(&self.hosts[0].fx.path("user.pub"), &[]);
+        let p = self
+            .svc
+            .path(&format!("cert-{}.pub", ops_warden::testing::new_run_id()));
+        std::fs::write(&p, signed).unwrap();
+        p
+    }
+
+    /// Every host runs `bootstrap` at the same moment; `during` runs once
+    /// they are all on their way. Outputs in host order.
+    fn race(&self, during: impl FnOnce()) -> Vec<Output> {
+        let cert = self.certificate();
+        let key = self.hosts[0].fx.path("user");
+        let start = Arc::new(Barrier::new(HOSTS));
+        let outs = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .hosts
+                .iter()
+                .map(|h| {
+                    let mut cmd = crate::common::sshd::ssh_to(
+                        22,
+                        &key,
+                        &cert,
+                        &format!("{LANE_USER}@{}", h.addr),
+                        &[],
+                        &["bootstrap"],
+                    );
+                    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+                    let start = start.clone();
+                    s.spawn(move || {
+                        start.wait();
+                        cmd.output().expect("ssh runs")
+                    })
+                })
+                .collect();
+            during();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        outs
+    }
+
+    /// Each host's evidence is ok (created, reused, race lost) or busy; one
+    /// live key, stored; every audit chain verifies.
+    fn assert_converged(&self, outs: &[Output]) -> Vec<String> {
+        let mut seen = Vec::new();
+        for (i, o) in outs.iter().enumerate() {
+            let doc = evidence(o);
+            assert_schema(&doc);
+            let key = &doc["result"]["runtime_key"];
+            match o.status.code() {
+                Some(0) => {
+                    let status = key["status"].as_str().unwrap_or("");
+                    assert!(["created", "reused"].contains(&status), "host {i}: {doc:#}");
+                    seen.push(if key["race_lost"] == true {
+                        "race lost, reused".to_string()
+                    } else {
+                        status.to_string()
+                    });
+                }
+                Some(75) => {
+                    assert_eq!(doc["outcome"], "busy", "host {i}: {doc:#}");
+                    seen.push("busy".into());
+                }
+                other => panic!(
+                    "host {i}: exit {other:?}: {doc:#}\n{}",
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+            }
+        }
+        assert_one_live_stored_key(&self.admin, &self.sim);
+        for (i, h) in self.hosts.iter().enumerate() {
+            let out = h.ops_warden(&["audit", "verify"]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "host {i}'s audit chain: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        seen
+    }
+
+    /// A fresh Inter-Hub and an empty slot; no host remembers an event.
+    fn reset(&self) {
+        self.sim.reset();
+        let _ = self.admin.bao(&["kv", "metadata", "delete", RUNTIME_PATH]);
+        for h in &self.hosts {
+            for e in std::fs::read_dir(h.fx.path("state")).unwrap().flatten() {
+                if e.file_name().to_string_lossy().starts_with("event-") {
+                    std::fs::remove_file(e.path()).unwrap();
+                }
+            }
+        }
+    }
+
+    fn scan(&self, outs: &[Output]) {
+        let mut secrets = vec![OPERATOR_KEY.to_string()];
+        for i in 0..HOSTS {
+            for f in ["role_id", "secret_id"] {
+                let p = self.svc.path(&format!("approle-{i}/{f}"));
+                secrets.push(std::fs::read_to_string(p).unwrap().trim().to_string());
+            }
+        }
+        secrets.extend(self.admin.issued_secrets());
+        secrets.extend(self.sim.issued_secrets());
+        let refs: Vec<&Output> = outs.iter().collect();
+        for h in &self.hosts {
+            let audit = std::fs::read(&h.audit).expect("audit log");
+            assert_run_clean(&refs, &audit, &secrets);
+            assert_no_secret_in(&h.fx.path("sshd.log"), &secrets);
+        }
+    }
+}
+
+fn assert_no_secret_in(path: &Path, secrets: &[String]) {
+    let text = std::fs::read(path).unwrap_or_default();
+    crate::common::scan::assert_clean(
+        &path.display().to_string(),
+        &text,
+        &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn eight_hosts_race_to_one_stored_key_even_when_the_leader_dies() {
+    let mut fleet = Fleet::start("fleet");
+    let first = fleet.race(|| {});
+    let seen = fleet.assert_converged(&first);
+    eprintln!("race: {seen:?}");
+    assert_eq!(
+        seen.iter().filter(|s| *s == "created").count(),
+        1,
+        "one host created the key: {seen:?}"
+    );
+    // Everyone again: all reuse it.
+    let again = fleet.race(|| {});
+    let seen = fleet.assert_converged(&again);
+    assert!(seen.iter().all(|s| s == "reused"), "{seen:?}");
+
+    // The same race from scratch, the leader killed as the first key is made.
+    fleet.reset();
+    let leader = fleet.cluster.leader(30);
+    let during = fleet.race(|| {
+        fleet.sim.wait_for("POST", "/keys");
+        fleet.cluster.kill(&leader);
+    });
+    let new_leader = fleet.cluster.leader(30);
+    assert_ne!(new_leader, leader);
+    fleet.admin.addr = fleet.cluster.addr(&new_leader).to_string();
+    let seen = fleet.assert_converged(&during);
+    eprintln!("race with the leader killed: {seen:?}");
+    let mut all = first;
+    all.extend(again);
+    all.extend(during);
+    fleet.scan(&all);
+}
