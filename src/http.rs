@@ -75,14 +75,16 @@ pub enum Transport {
     Other,
 }
 
-/// Classifies a reqwest error by walking its source chain.
+/// Classifies a reqwest error by walking its source chain. A connection
+/// that was never made is `Connect` even when it timed out (a node powered
+/// off): nothing was sent.
 pub fn classify(e: &reqwest::Error) -> Transport {
-    if e.is_timeout() {
-        Transport::Timeout
-    } else if is_tls(e) {
+    if is_tls(e) {
         Transport::Tls
     } else if e.is_connect() {
         Transport::Connect
+    } else if e.is_timeout() {
+        Transport::Timeout
     } else {
         Transport::Other
     }

@@ -102,7 +102,7 @@ fn verify(cfg: &Config) -> Result<VerbResult, Error> {
     let client = Client::new(ih, None)?;
     let mut steps = Steps::default();
     steps::gate(&client, &mut steps)?;
-    let validation = steps::validate(&client, &seeds, &bao, None, false)?;
+    let validation = steps::validate(&client, &seeds, &bao, None, None, false)?;
     bao.close()?;
     if validation.ok {
         Ok(VerbResult::Verify {

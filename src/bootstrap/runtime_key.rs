@@ -18,6 +18,11 @@ use crate::store::{KeyRecord, Provenance, Stored, StoredKey};
 /// The store side of the critical section (OpenBao; fakes in unit tests).
 pub trait RuntimeStore {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error>;
+    /// The stored key as the store's primary has it (a replica may lag):
+    /// for the reads that decide what may be revoked.
+    fn read_runtime_key_fresh(&self) -> Result<Option<StoredKey>, Error> {
+        self.read_runtime_key()
+    }
     fn store_runtime_key(
         &self,
         key: &KeyRecord,
@@ -34,6 +39,9 @@ pub trait RuntimeStore {
 impl RuntimeStore for OpenBao {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error> {
         OpenBao::read_runtime_key(self)
+    }
+    fn read_runtime_key_fresh(&self) -> Result<Option<StoredKey>, Error> {
+        OpenBao::read_runtime_key_fresh(self)
     }
     fn store_runtime_key(
         &self,
@@ -71,7 +79,16 @@ pub fn ensure(
     req: KeyRequest,
     report: &mut KeyReport,
 ) -> Result<Option<Secret>, Error> {
-    let stored = store.read_runtime_key()?;
+    let mut stored = store.read_runtime_key()?;
+    // The version a new key would be stored over, when no key is readable:
+    // the slot's version first, then the key read again, so that a key
+    // another host stored in between is reused, never written over (a key
+    // stored after both reads makes our check-and-set fail: a lost race).
+    let mut slot = 0;
+    if stored.is_none() && !req.plan {
+        slot = store.slot_version()?;
+        stored = store.read_runtime_key()?;
+    }
     if stored.is_some() && !req.rotate {
         // The sweep's key list travels while the stored key is proven.
         api.read_ahead_keys(req.consumer_id);
@@ -100,7 +117,7 @@ pub fn ensure(
                     // A supplied key that works but was never recorded: record it.
                     match store.store_runtime_key(
                         &record(key, req.consumer_id, None),
-                        store.slot_version()?,
+                        slot,
                         req.who,
                     )? {
                         Stored::Written { version } => report.kv_version = Some(version),
@@ -156,8 +173,8 @@ pub fn ensure(
     }
 
     if stored.is_none() {
-        // No readable key: store over whatever version the slot is at.
-        cas = store.slot_version()?;
+        // No readable key: store over whatever version the slot was at.
+        cas = slot;
     }
     // ---- critical section: from here the key exists only in our memory ----
     let new = match api.create_key(req.consumer_id) {

@@ -70,8 +70,10 @@ pub(super) fn sweep(
     if active.is_empty() {
         return Ok(());
     }
+    // As the primary has it: a lagging replica's answer could name a key
+    // that is no longer the stored one.
     let keep = store
-        .read_runtime_key()?
+        .read_runtime_key_fresh()?
         .map(|s| key_prefix(s.key.expose()));
     for k in active {
         if Some(&k.prefix) == keep.as_ref() {

@@ -98,11 +98,27 @@ struct FakeStore {
     fail: Option<Error>,
     /// Another host stores this key just before our write.
     racer: RefCell<Option<Secret>>,
+    /// Another host stores this key while our slot version is being read.
+    racer_at_slot: RefCell<Option<Secret>>,
 }
 
 impl RuntimeStore for FakeStore {
     fn read_runtime_key(&self) -> Result<Option<StoredKey>, Error> {
         Ok(self.stored.borrow().as_ref().map(copy))
+    }
+    fn slot_version(&self) -> Result<u64, Error> {
+        let current = self.stored.borrow().as_ref().map_or(0, |s| s.version);
+        if let Some(r) = self.racer_at_slot.borrow_mut().take() {
+            *self.stored.borrow_mut() = Some(StoredKey {
+                key: r,
+                client_id: None,
+                prefix: None,
+                key_id: None,
+                version: current + 1,
+            });
+            return Ok(current + 1);
+        }
+        Ok(current)
     }
     fn store_runtime_key(
         &self,
@@ -295,4 +311,23 @@ fn unrecorded_live_keys_are_revoked_and_plan_changes_nothing() {
     let (_, rep) = run(&store, &hub, false, false);
     assert_eq!(rep.revoked, vec![stray.prefix]);
     assert_eq!(hub.live().len(), 1);
+}
+
+/// A key another host stores between our first read (nothing) and the slot
+/// version we would store over is reused, never written over.
+#[test]
+fn a_key_stored_while_the_slot_is_read_is_reused_not_overwritten() {
+    let hub = FakeHub::default();
+    let theirs = hub.add(7);
+    let store = FakeStore {
+        racer_at_slot: RefCell::new(Some(Secret::new(theirs.key.expose().to_owned()))),
+        ..Default::default()
+    };
+    let (r, rep) = run(&store, &hub, false, false);
+    assert!(r.unwrap().is_some());
+    assert_eq!(rep.status, Some(KeyStatus::Reused), "{rep:?}");
+    assert_eq!(hub.keys.borrow().len(), 1, "no key of ours was made");
+    let stored = store.stored.borrow();
+    assert_eq!(stored.as_ref().unwrap().key.expose(), theirs.key.expose());
+    assert_eq!(stored.as_ref().unwrap().version, 1);
 }

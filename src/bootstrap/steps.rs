@@ -261,7 +261,16 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
 
     ctx.signals.checkpoint("validation")?;
     let t = Instant::now();
-    let r = validate(client, seeds, ctx.store, consumer_id.as_deref(), opts.plan).map(|v| {
+    let stored_version = report.runtime_key.kv_version;
+    let r = validate(
+        client,
+        seeds,
+        ctx.store,
+        consumer_id.as_deref(),
+        stored_version,
+        opts.plan,
+    )
+    .map(|v| {
         let status = if v.ok {
             Status::Unchanged
         } else {
@@ -357,6 +366,8 @@ fn widgets(
                     first_error.get_or_insert(e);
                     continue;
                 }
+                // Not sent: an earlier upsert was refused (its error is reported).
+                None if first_error.is_some() => continue,
                 None => return Err(Error::Internal("an upsert without an answer".into())),
             },
         };
@@ -382,6 +393,7 @@ pub fn validate(
     seeds: &Seeds,
     store: &dyn RuntimeStore,
     consumer_id: Option<&str>,
+    stored_version: Option<u64>,
     plan: bool,
 ) -> Result<Validation, Error> {
     let keys_in = |r: Registry| -> Result<Vec<String>, Error> {
@@ -406,13 +418,16 @@ pub fn validate(
             && h.status == Some(Lifecycle::Active)
             && h.manifest_digest.as_deref() == Some(seeds.digest.as_str())
     });
-    let stored = store.read_runtime_key()?;
+    let stored = store.read_runtime_key_fresh()?;
     let consumer = consumer_id
         .map(String::from)
         .or_else(|| stored.as_ref().and_then(|s| s.client_id.clone()));
     let token = match (&stored, &consumer) {
-        // Proven by the runtime-key step of this very run: not asked again.
-        (Some(s), Some(_)) if client.proven(&s.key) => TokenCheck::Ok,
+        // The key the runtime-key step of this very run ended with, and
+        // proved: not asked again.
+        (Some(s), Some(_)) if Some(s.version) == stored_version && client.proven(&s.key) => {
+            TokenCheck::Ok
+        }
         (Some(s), Some(c)) => match client.token(c, &s.key) {
             Ok(_) => TokenCheck::Ok,
             Err(Error::RuntimeKeyInvalid(_)) => TokenCheck::Refused,

@@ -74,7 +74,11 @@ pub enum Error {
     Aborted(String),
 
     // ---- OpenBao ----
+    /// Sent (perhaps done), its answer lost.
     OpenbaoUnreachable(String),
+    /// No connection was made: the call was never sent (another node may be
+    /// asked, whatever the call). Reported as `openbao-unreachable`.
+    OpenbaoNotConnected(String),
     OpenbaoTls(String),
     OpenbaoTimeout(String),
     OpenbaoSealed,
@@ -163,7 +167,7 @@ impl Error {
             AuditBroken(_) => Code::AuditChainBroken,
             Busy => Code::Busy,
             Aborted(_) => Code::Aborted,
-            OpenbaoUnreachable(_) => Code::OpenbaoUnreachable,
+            OpenbaoUnreachable(_) | OpenbaoNotConnected(_) => Code::OpenbaoUnreachable,
             OpenbaoTls(_) => Code::OpenbaoTls,
             OpenbaoTimeout(_) => Code::OpenbaoTimeout,
             OpenbaoSealed => Code::OpenbaoSealed,
@@ -264,6 +268,7 @@ impl fmt::Display for Error {
             Busy => f.write_str("another run holds the lock on this host; try again later"),
             Aborted(m) => write!(f, "run aborted: {m}"),
             OpenbaoUnreachable(m) => write!(f, "OpenBao unreachable: {m}"),
+            OpenbaoNotConnected(m) => write!(f, "OpenBao unreachable: {m}: connection failed"),
             OpenbaoTls(m) => write!(f, "OpenBao TLS failure: {m}"),
             OpenbaoTimeout(m) => write!(f, "OpenBao request timed out: {m}"),
             OpenbaoSealed => f.write_str("OpenBao is sealed"),

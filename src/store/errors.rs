@@ -32,10 +32,6 @@ pub enum Again {
     No,
 }
 
-/// How a connection that was never made is told (never sent: any node may
-/// be asked instead).
-const NOT_CONNECTED: &str = ": connection failed";
-
 /// What a standby says when it knows no active node to forward to.
 const NO_LEADER: [&str; 3] = [
     "active cluster node not found",
@@ -45,8 +41,7 @@ const NO_LEADER: [&str; 3] = [
 
 pub fn again(e: &Error) -> Again {
     match e {
-        Error::OpenbaoSealed => Again::Elsewhere,
-        Error::OpenbaoUnreachable(m) if m.ends_with(NOT_CONNECTED) => Again::Elsewhere,
+        Error::OpenbaoSealed | Error::OpenbaoNotConnected(_) => Again::Elsewhere,
         Error::OpenbaoUnreachable(_) => Again::IfRepeatable,
         Error::OpenbaoServer {
             status: Some(s),
@@ -68,7 +63,7 @@ pub fn from_reqwest(e: &reqwest::Error, what: &str) -> Error {
     match classify(e) {
         Transport::Timeout => Error::OpenbaoTimeout(what.into()),
         Transport::Tls => Error::OpenbaoTls(what.into()),
-        Transport::Connect => Error::OpenbaoUnreachable(format!("{what}{NOT_CONNECTED}")),
+        Transport::Connect => Error::OpenbaoNotConnected(what.into()),
         Transport::Other => Error::OpenbaoUnreachable(format!("{what}: request failed")),
     }
 }
@@ -133,8 +128,26 @@ fn from_rest(e: rustify::errors::ClientError, op: Op, path: &str) -> Error {
 mod tests {
     use super::*;
 
-    fn from_status_connect(what: &str) -> Error {
-        Error::OpenbaoUnreachable(format!("{what}{NOT_CONNECTED}"))
+    /// A real refused connection, through reqwest and `from_reqwest`.
+    fn refused(what: &str) -> Error {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(async {
+                crate::http::install_crypto_provider();
+                reqwest::Client::new()
+                    .get(format!("http://127.0.0.1:{port}/"))
+                    .send()
+                    .await
+            })
+            .unwrap_err();
+        from_reqwest(&e, what)
     }
 
     #[test]
@@ -199,7 +212,8 @@ mod tests {
             Again::Elsewhere,
             "a sealed node did nothing: another node may serve"
         );
-        let not_sent = from_status_connect("sys/health");
+        let not_sent = refused("sys/health");
+        assert_eq!(not_sent.code(), "openbao-unreachable");
         assert_eq!(again(&not_sent), Again::Elsewhere, "never sent");
         assert_eq!(
             again(&Error::OpenbaoUnreachable("x: request failed".into())),

@@ -3,8 +3,9 @@
 //! address), run `bootstrap` at the same moment against one OpenBao raft
 //! cluster and one Inter-Hub, both reached over TLS on the fleet's bridge.
 //! Exactly one live runtime key exists afterwards and it is the stored one;
-//! every host's evidence is ok (created, reused, or race lost and reused)
-//! or `busy`; every host's audit chain verifies. Then the same race with the
+//! every host's evidence is ok (created, reused, or race lost and reused:
+//! each host runs once, so its own lock never answers `busy`); every host's
+//! audit chain verifies. Then the same race with the
 //! leader killed during it (when the first key is being created).
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,14 @@ use crate::common::sim::Sim;
 use crate::common::sshd::{ensure_lane_user, LaneHost, LaneOptions, LANE_USER};
 use crate::common::{assert_schema, evidence, repo, Fixture};
 
-const HOSTS: usize = 8;
+/// Eight in CI; `OW_FLEET_HOSTS` raises it (tests/lab/fleet-heavy.sh).
+fn hosts() -> usize {
+    std::env::var("OW_FLEET_HOSTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (2..=200).contains(n))
+        .unwrap_or(8)
+}
 
 /// A CA and a server certificate for `ip` (and loopback), by openssl.
 fn tls_files(fx: &Fixture, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
@@ -113,7 +121,7 @@ struct Fleet {
 impl Fleet {
     fn start(name: &str) -> Fleet {
         ensure_lane_user();
-        let net = Net::up(HOSTS);
+        let net = Net::up(hosts());
         let svc = Fixture::new(&format!("{name}-svc"));
         let (ca, cert, key) = tls_files(&svc, &net.gateway);
         let cluster = Cluster::up(
@@ -196,7 +204,7 @@ impl Fleet {
     fn race(&self, during: impl FnOnce()) -> Vec<Output> {
         let cert = self.certificate();
         let key = self.hosts[0].fx.path("user");
-        let start = Arc::new(Barrier::new(HOSTS));
+        let start = Arc::new(Barrier::new(self.hosts.len()));
         let outs = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .hosts
@@ -227,8 +235,8 @@ impl Fleet {
         outs
     }
 
-    /// Each host's evidence is ok (created, reused, race lost) or busy; one
-    /// live key, stored; every audit chain verifies.
+    /// Each host's evidence is ok (created, reused, race lost); one live
+    /// key, stored; every audit chain verifies.
     fn assert_converged(&self, outs: &[Output]) -> Vec<String> {
         let mut seen = Vec::new();
         for (i, o) in outs.iter().enumerate() {
@@ -244,11 +252,15 @@ impl Fleet {
                     } else {
                         status.to_string()
                     });
+                    eprintln!(
+                        "host {i}: {status} {} v{} revoked {} notes {}",
+                        key["prefix"],
+                        key["kv_version"],
+                        key["revoked"],
+                        doc["result"]["openbao"]["notes"]
+                    );
                 }
-                Some(75) => {
-                    assert_eq!(doc["outcome"], "busy", "host {i}: {doc:#}");
-                    seen.push("busy".into());
-                }
+
                 other => panic!(
                     "host {i}: exit {other:?}: {doc:#}\n{}",
                     String::from_utf8_lossy(&o.stderr)
@@ -283,7 +295,7 @@ impl Fleet {
 
     fn scan(&self, outs: &[Output]) {
         let mut secrets = vec![OPERATOR_KEY.to_string()];
-        for i in 0..HOSTS {
+        for i in 0..self.hosts.len() {
             for f in ["role_id", "secret_id"] {
                 let p = self.svc.path(&format!("approle-{i}/{f}"));
                 secrets.push(std::fs::read_to_string(p).unwrap().trim().to_string());

@@ -103,9 +103,10 @@ fn a_rerun_sends_its_reads_together_and_writes_nothing() {
         "{waves:#?}"
     );
     assert_eq!(waves[2], ["GET /api/v2/hubs/ops-hub/widgets"], "{waves:#?}");
-    assert!(
-        lab.sim.in_flight_max() >= 8,
-        "the first wave was in flight at once"
+    assert_eq!(
+        lab.sim.in_flight_max(),
+        8,
+        "the first wave was in flight at once, and never more than 8"
     );
 }
 
@@ -133,6 +134,25 @@ fn a_thousand_widgets_go_out_eight_at_a_time_and_a_rerun_only_reads_them() {
     );
     // A little latency keeps requests in flight long enough to be counted.
     lab.sim.set_latency(5);
+    // A refused upsert stops the batch: what was in flight finishes, nothing
+    // more is sent.
+    lab.sim.fault(json!({"method": "PUT", "path": "/api/v2/hubs/ops-hub/widgets/svc-0003", "status": 422, "count": 1}));
+    let out = lab
+        .force_command(&config, "bootstrap")
+        .output()
+        .expect("run");
+    assert_eq!(crate::common::code_of(&evidence(&out)), "interhub-rejected");
+    assert_eq!(out.status.code(), Some(65));
+    let puts = lab
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "PUT")
+        .count();
+    assert!(
+        (4..=12).contains(&puts),
+        "the batch stopped after the refusal (4th upsert, at most 8 in flight): {puts} sent"
+    );
     lab.sim.clear_counters();
     let out = lab
         .force_command(&config, "bootstrap")
@@ -147,7 +167,11 @@ fn a_thousand_widgets_go_out_eight_at_a_time_and_a_rerun_only_reads_them() {
     let ev = evidence(&out);
     let reported = ev["result"]["widgets"].as_array().expect("widgets");
     assert_eq!(reported.len(), 1000);
-    assert!(reported.iter().all(|w| w["status"] == "created"));
+    assert_eq!(
+        reported.iter().filter(|w| w["status"] == "created").count(),
+        1000 - (puts - 1),
+        "the widgets the stopped run made are unchanged now"
+    );
     let state = lab.sim.state();
     assert_eq!(state["widgets"].as_array().unwrap().len(), 1000);
     let peak = lab.sim.in_flight_max();

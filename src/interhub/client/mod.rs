@@ -11,8 +11,10 @@
 mod routes;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -67,6 +69,9 @@ pub struct Client {
     /// SHA-256 of each key that minted a token in this run (in memory only):
     /// what this run has proven need not be proven again.
     proven: Mutex<Vec<[u8; 32]>>,
+    /// At most `MAX_IN_FLIGHT` requests of this run at once, whichever way
+    /// they were sent.
+    in_flight: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -95,6 +100,7 @@ impl Client {
             reads: Mutex::new(HashMap::new()),
             ahead: Mutex::new(HashMap::new()),
             proven: Mutex::new(Vec::new()),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         };
         if let Some(k) = &client.operator {
             client.remember(k.secret());
@@ -141,9 +147,12 @@ impl Client {
             self.forget_reads();
         }
         let req = self.request(method.clone(), path, &auth, &body, idem_key)?;
-        let got = self
-            .rt
-            .block_on(fetch(req, path.to_string(), self.policy(idempotent)));
+        let got = self.rt.block_on(fetch(
+            req,
+            path.to_string(),
+            self.policy(idempotent),
+            self.in_flight.clone(),
+        ));
         if method == Method::GET {
             return got.inspect(|a| self.keep(path, a));
         }
@@ -168,31 +177,41 @@ impl Client {
                 continue;
             };
             let _in_runtime = self.rt.enter();
-            let handle = tokio::spawn(fetch(req, path.clone(), self.policy(true)));
+            let handle = tokio::spawn(fetch(
+                req,
+                path.clone(),
+                self.policy(true),
+                self.in_flight.clone(),
+            ));
             self.ahead.lock().unwrap().insert(path.clone(), handle);
         }
     }
 
-    /// Several writes, at most [`MAX_IN_FLIGHT`] at a time; the answers in
-    /// the order given.
-    pub(super) fn call_many(
-        &self,
-        method: Method,
-        calls: Vec<(String, Auth, Value)>,
-    ) -> Vec<Result<Answer, Error>> {
+    /// Idempotent writes (PUTs), at most [`MAX_IN_FLIGHT`] at a time; the
+    /// answers in the order given. After an answer that refuses (a 4xx but
+    /// 429: a dead token, a rejected body) nothing more is sent: the answers
+    /// stop there.
+    pub(super) fn put_many(&self, calls: Vec<(String, Auth, Value)>) -> Vec<Result<Answer, Error>> {
         self.forget_reads();
         let policy = self.policy(true);
         let mut out = Vec::with_capacity(calls.len());
         self.rt.block_on(async {
             let mut in_flight = VecDeque::new();
+            let mut refused = false;
             for (path, auth, body) in &calls {
                 if in_flight.len() == MAX_IN_FLIGHT {
-                    out.push(joined(in_flight.pop_front()).await);
+                    let a = joined(in_flight.pop_front()).await;
+                    refused = refuses(&a);
+                    out.push(a);
                 }
-                let task = match self.request(method.clone(), path, auth, &Body::Json(body), None) {
-                    Ok(req) => Ok(tokio::spawn(fetch(req, path.clone(), policy))),
-                    Err(e) => Err(e),
-                };
+                if refused {
+                    break;
+                }
+                let task = self
+                    .request(Method::PUT, path, auth, &Body::Json(body), None)
+                    .map(|req| {
+                        tokio::spawn(fetch(req, path.clone(), policy, self.in_flight.clone()))
+                    });
                 in_flight.push_back(task);
             }
             while !in_flight.is_empty() {
@@ -346,19 +365,35 @@ pub(super) struct Policy {
     idempotent: bool,
 }
 
-/// Sends a request, with bounded retries on transient faults when the call
-/// is idempotent (and on 429, which means "not processed", always).
+/// Whether an answer ends a batch: a refusal (a 4xx but 429), or an error.
+fn refuses(a: &Result<Answer, Error>) -> bool {
+    match a {
+        Ok(a) => a.status.is_client_error() && a.status != StatusCode::TOO_MANY_REQUESTS,
+        Err(_) => true,
+    }
+}
+
+/// Sends a request (holding one of the run's in-flight permits while it is
+/// on the wire), with bounded retries on transient faults when the call is
+/// idempotent (and on 429, which means "not processed", always).
 async fn fetch(
     req: reqwest::RequestBuilder,
     path: String,
     policy: Policy,
+    limit: Arc<Semaphore>,
 ) -> Result<Answer, Error> {
     let mut attempt = 0u32;
     loop {
         let once = req
             .try_clone()
             .ok_or_else(|| Error::Internal(format!("{path}: request cannot be repeated")))?;
-        let result = exchange(once, &path).await;
+        let result = {
+            let _permit = limit
+                .acquire()
+                .await
+                .map_err(|_| Error::Internal("request limit closed".into()))?;
+            exchange(once, &path).await
+        };
         let transient = match &result {
             Ok((a, _)) => a.status == StatusCode::TOO_MANY_REQUESTS || a.status.is_server_error(),
             Err(Error::InterhubUnreachable(_)) | Err(Error::InterhubTimeout(_)) => true,
@@ -423,6 +458,14 @@ async fn joined(
             .map_err(|_| Error::Internal("a request task was lost".into()))?,
         Some(Err(e)) => Err(e),
         None => Err(Error::Internal("no request in flight".into())),
+    }
+}
+
+impl Drop for Client {
+    /// Reads sent ahead and not taken are stopped with the client: nothing
+    /// of this run reaches Inter-Hub after it.
+    fn drop(&mut self) {
+        self.forget_reads();
     }
 }
 

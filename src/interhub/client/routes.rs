@@ -167,7 +167,7 @@ impl Client {
             })
             .collect::<Vec<_>>();
         let paths: Vec<String> = calls.iter().map(|(p, _, _)| p.clone()).collect();
-        self.call_many(Method::PUT, calls)
+        self.put_many(calls)
             .into_iter()
             .zip(paths)
             .map(|(answer, p)| {

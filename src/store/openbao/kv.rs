@@ -78,6 +78,24 @@ impl OpenBao {
         self.read_runtime_version(None)
     }
 
+    /// The stored runtime key as the active node has it. A standby answers
+    /// reads from its own copy, which lags the leader for a moment after a
+    /// failover; what is stored and what may be revoked are decided on the
+    /// active node's answer only.
+    pub fn read_runtime_key_fresh(&self) -> Result<Option<StoredKey>, Error> {
+        for _ in 0..=self.cfg.retries + 1 {
+            self.on_active()?;
+            let got = self.read_runtime_key()?;
+            if self.active.get() {
+                return Ok(got);
+            }
+            // The read moved to another node on its way: ask the active one.
+        }
+        Err(Error::openbao_server(
+            "the active node changed during every read of the runtime key",
+        ))
+    }
+
     fn read_runtime_version(&self, version: Option<u64>) -> Result<Option<StoredKey>, Error> {
         let at = &self.cfg.runtime_key;
         let Some((mut data, version)) = self.read_kv(at, version)? else {
@@ -171,7 +189,9 @@ impl OpenBao {
                 data.insert(k.into(), Value::String(v.clone()));
             }
         }
-        let written = self.write_or_find(key, cas, &data);
+        // One bound for the write, its re-reads and its resends: the new key
+        // exists only in memory meanwhile.
+        let written = self.bounded(|| self.write_or_find(key, cas, &data));
         if let Some(Value::String(s)) = data.get_mut(&at.field) {
             zeroize::Zeroize::zeroize(s);
         }
@@ -181,7 +201,13 @@ impl OpenBao {
         };
         match self.read_runtime_version(Some(version)) {
             Ok(Some(back)) if back.key.same_as(key.key) => {}
-            Ok(_) => return Err(Error::OpenbaoReadBackMismatch),
+            // A version is never rewritten: another key there is a real mismatch.
+            Ok(Some(_)) => return Err(Error::OpenbaoReadBackMismatch),
+            // Not there yet on the node that answered (a standby lagging
+            // after a failover): the write's answer is trusted.
+            Ok(None) => self.notes.borrow_mut().push(format!(
+                "read-back of v{version} not confirmed: the node that answered has not got it yet"
+            )),
             // The write succeeded with this version under check-and-set; only
             // its confirmation failed. The key is stored: revoking it now
             // would leave a dead key in the slot.
@@ -226,7 +252,7 @@ impl OpenBao {
             let lost = match written {
                 Ok(meta) => return Ok(Ok(meta.version)),
                 Err(Error::OpenbaoCasConflict(p)) => {
-                    let winner = self.read_runtime_key()?.ok_or_else(|| {
+                    let winner = self.read_runtime_key_fresh()?.ok_or_else(|| {
                         Error::OpenbaoCasConflict(format!("{p}: lost the race but found no key"))
                     })?;
                     if winner.key.same_as(key.key) {
@@ -238,7 +264,7 @@ impl OpenBao {
                 Err(e) if may_have_landed(&e) => e,
                 Err(e) => return Err(e),
             };
-            match self.read_runtime_key() {
+            match self.read_runtime_key_fresh() {
                 Ok(Some(now)) if now.key.same_as(key.key) => {
                     self.notes.borrow_mut().push(format!(
                         "the store's answer was lost ({}); the key was found stored as v{}",

@@ -53,6 +53,12 @@ pub struct OpenBao {
     nodes: Vec<Node>,
     /// The node calls go to; moves on when a node cannot serve.
     current: Cell<usize>,
+    /// Whether that node said it is the active one (a standby serves reads
+    /// from its own copy, which may lag just after a failover).
+    active: Cell<bool>,
+    /// When set, no call looks for a serving node past it (one bound for a
+    /// whole operation, e.g. the store and its re-reads).
+    until: Cell<Option<Instant>>,
     cfg: OpenbaoConfig,
     owns_token: bool,
     closed: bool,
@@ -123,6 +129,8 @@ impl OpenBao {
             http,
             nodes,
             current: Cell::new(0),
+            active: Cell::new(false),
+            until: Cell::new(None),
             cfg: cfg.clone(),
             owns_token: false,
             closed: false,
@@ -156,19 +164,82 @@ impl OpenBao {
         self.attempt(false, call)
     }
 
+    /// Moves calls to the next node (not known to be the active one).
+    pub(super) fn next_node(&self) {
+        self.current
+            .set((self.current.get() + 1) % self.nodes.len());
+        self.active.set(false);
+    }
+
+    /// Moves calls to the active node, unless they go there already: for
+    /// the reads that decide what is stored and what may be revoked. Until
+    /// `failover_secs`, pausing after each round of all nodes.
+    /// One address (a single node, or a load balancer that picks the node)
+    /// leaves nothing to choose.
+    pub(super) fn on_active(&self) -> Result<(), Error> {
+        if self.nodes.len() == 1 {
+            self.active.set(true);
+            return Ok(());
+        }
+        let deadline = self.deadline();
+        let mut pause = self.cfg.retry_backoff;
+        while !self.active.get() {
+            for _ in 0..self.nodes.len() {
+                if matches!(self.probe(), Ok(200)) {
+                    self.active.set(true);
+                    return Ok(());
+                }
+                self.next_node();
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::openbao_server(
+                    "no node says it is the active one (an election, or no quorum)",
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+        Ok(())
+    }
+
+    /// Until when a call may look for a serving node.
+    pub(super) fn deadline(&self) -> Instant {
+        let own = Instant::now() + self.cfg.failover;
+        self.until.get().map_or(own, |u| u.min(own))
+    }
+
+    /// Runs `op` with one bound for every call in it.
+    pub(super) fn bounded<T>(&self, op: impl FnOnce() -> T) -> T {
+        let outer = self.until.get();
+        if outer.is_none() {
+            self.until.set(Some(Instant::now() + self.cfg.failover));
+        }
+        let out = op();
+        self.until.set(outer);
+        out
+    }
+
     fn attempt<T>(
         &self,
         repeatable: bool,
         mut call: impl FnMut(&Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let deadline = Instant::now() + self.cfg.failover;
+        let deadline = self.deadline();
         let (mut retries, mut round, mut pauses) = (0u32, 0usize, 0u32);
         loop {
             let e = match call(self) {
                 Err(e) => e,
                 ok => return ok,
             };
-            let go_on = match again(&e) {
+            let kind = match again(&e) {
+                // A node that hangs: with others to ask, a repeatable call
+                // goes to the next one (alone, the timeout was its budget).
+                Again::No if matches!(e, Error::OpenbaoTimeout(_)) && self.nodes.len() > 1 => {
+                    Again::IfRepeatable
+                }
+                k => k,
+            };
+            let go_on = match kind {
                 Again::Elsewhere => Instant::now() < deadline,
                 Again::IfRepeatable if repeatable && retries < self.cfg.retries => {
                     retries += 1;
@@ -178,11 +249,10 @@ impl OpenBao {
                 }
                 _ => false,
             };
-            if !go_on {
+            if !go_on || Instant::now() >= deadline {
                 return Err(e);
             }
-            self.current
-                .set((self.current.get() + 1) % self.nodes.len());
+            self.next_node();
             round += 1;
             if round >= self.nodes.len() {
                 // Every node had its turn: wait a little (an election, a restart).
@@ -198,36 +268,42 @@ impl OpenBao {
     /// 2.7), on each node in turn until one serves. The active node is
     /// preferred: a standby forwards every call to it.
     fn health(&self) -> Result<(), Error> {
-        let probe = |s: &Self| -> Result<u16, Error> {
-            let url = format!(
-                "{}/v1/sys/health?standbycode=429&sealedcode=503&uninitcode=501",
-                s.addr()
-            );
-            let resp =
-                s.rt.block_on(async { s.http.get(&url).send().await })
-                    .map_err(|e| from_reqwest(&e, "sys/health"))?;
-            match resp.status().as_u16() {
-                code @ (200 | 429 | 472 | 473) => Ok(code),
-                503 => Err(Error::OpenbaoSealed),
-                501 => Err(Error::openbao_server("OpenBao is not initialized")),
-                code => Err(from_status(code, &[], Op::Health, "sys/health")),
-            }
-        };
-        let first = self.retry(probe)?;
+        let first = self.retry(Self::probe)?;
         if first == 200 || self.nodes.len() == 1 {
+            self.active.set(true);
             return Ok(());
         }
         // A standby serves; an active node, if one answers at once, serves better.
         let standby = self.current.get();
         for _ in 1..self.nodes.len() {
-            self.current
-                .set((self.current.get() + 1) % self.nodes.len());
-            if matches!(probe(self), Ok(200)) {
+            self.next_node();
+            if matches!(self.probe(), Ok(200)) {
+                self.active.set(true);
                 return Ok(());
             }
         }
         self.current.set(standby);
+        self.active.set(false);
         Ok(())
+    }
+
+    /// The current node's health: 200 active, 429 standby (472/473: a
+    /// replication secondary, a performance standby).
+    fn probe(&self) -> Result<u16, Error> {
+        let url = format!(
+            "{}/v1/sys/health?standbycode=429&sealedcode=503&uninitcode=501",
+            self.addr()
+        );
+        let resp = self
+            .rt
+            .block_on(async { self.http.get(&url).send().await })
+            .map_err(|e| from_reqwest(&e, "sys/health"))?;
+        match resp.status().as_u16() {
+            code @ (200 | 429 | 472 | 473) => Ok(code),
+            503 => Err(Error::OpenbaoSealed),
+            501 => Err(Error::openbao_server("OpenBao is not initialized")),
+            code => Err(from_status(code, &[], Op::Health, "sys/health")),
+        }
     }
 
     fn login(&mut self) -> Result<(), Error> {
@@ -391,11 +467,12 @@ impl OpenBao {
         }
         self.closed = true;
         let revoke = self.owns_token;
+        let mut revoked = Ok(());
         if revoke {
             // Repeated on another node after a lost answer: a token the
             // first attempt revoked is refused (403) and counts as revoked.
             let mut tries = 0;
-            self.retry(|s| {
+            revoked = self.retry(|s| {
                 tries += 1;
                 match s.rt.block_on(vaultrs::token::revoke_self(s.vault())) {
                     Ok(()) => Ok(()),
@@ -404,14 +481,20 @@ impl OpenBao {
                         other => Err(other),
                     },
                 }
-            })?;
+            });
         }
+        // Forgotten whatever the revocation said.
         self.set_token("");
-        Ok(revoke)
+        revoked.map(|()| revoke)
     }
 
+    /// Sets the token on every node's client; the copies it replaces are
+    /// wiped first.
     fn set_token(&mut self, token: &str) {
+        use zeroize::Zeroize;
         for n in &mut self.nodes {
+            n.vault.settings.token.zeroize();
+            n.vault.middle.token.zeroize();
             n.vault.set_token(token);
         }
     }
