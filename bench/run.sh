@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, measured side by side in one run; prints figures (no pass/fail).
 #   bash bench/run.sh (as root)        (OW_BENCH_RUNS=N to change the sample size)
+#   OW_BENCH_BASELINE=/path/to/an/older/ops-warden: its rerun is measured too,
+#   side by side (ops-warden alone, as sshd runs it: no login noise).
 # Built with --release (OW_LAB_PROFILE=release), as installed on hosts.
 #
 # Side by side: the ssh login floor (ForceCommand /bin/true) and `whoami`;
@@ -60,6 +62,19 @@ T_WHOAMI=$(M time "$N" -- ssh "${SSH_OPTS[@]}" -p "$SSHD_PORT" "$LAB_USER@127.0.
 T_BOOT=$(M time "$N" -- "${BOOT[@]}"); ok "$T_BOOT" "rerun, loopback"
 FROM=$(log_lines); "${BOOT[@]}" >/dev/null
 W_BOOT=$(M waves "$SIM_LOG" "$FROM" 0)
+# The same rerun without the login (its noise is larger than the work).
+T_ALONE=$(M time "$N" -- "${FORCED[@]}" "$LAB/etc/ops-warden.toml" force-command); ok "$T_ALONE" "rerun alone"
+BASE_BIN="${OW_BENCH_BASELINE:-}"
+T_BASE_ALONE='{"median_ms": 0}'; T_BASE_ALONE25='{"median_ms": 0}'; W_BASE25='{"requests": 0, "waves": 0, "writes": 0, "lists": []}'
+if [ -n "$BASE_BIN" ]; then
+  install -m 0755 "$BASE_BIN" "$LAB/bin/ops-warden-baseline"
+  # (An older parser refuses keys it does not know.)
+  grep -v '^failover_secs' "$LAB/etc/ops-warden.toml" > "$LAB/etc/ops-warden-baseline.toml"
+  chmod 0644 "$LAB/etc/ops-warden-baseline.toml"
+  BASELINE=(runuser -u "$LAB_USER" -- env -i SSH_ORIGINAL_COMMAND=bootstrap SSH_USER_AUTH="$AUTH"
+    SSH_CONNECTION="127.0.0.1 1 127.0.0.1 22" "$LAB/bin/ops-warden-baseline" --config "$LAB/etc/ops-warden-baseline.toml" force-command)
+  T_BASE_ALONE=$(M time "$N" -- "${BASELINE[@]}"); ok "$T_BASE_ALONE" "baseline rerun alone"
+fi
 
 lab_say "rerun with every Inter-Hub answer 25 ms away"
 fresh_cert
@@ -67,6 +82,12 @@ SIMC POST /_sim/latency '{"ms": 25}'
 T_BOOT25=$(M time "$N" -- "${BOOT[@]}"); ok "$T_BOOT25" "rerun, 25 ms"
 FROM=$(log_lines); "${BOOT[@]}" >/dev/null
 W_BOOT25=$(M waves "$SIM_LOG" "$FROM" 25)
+T_ALONE25=$(M time "$N" -- "${FORCED[@]}" "$LAB/etc/ops-warden.toml" force-command); ok "$T_ALONE25" "rerun alone, 25 ms"
+if [ -n "$BASE_BIN" ]; then
+  T_BASE_ALONE25=$(M time "$N" -- "${BASELINE[@]}"); ok "$T_BASE_ALONE25" "baseline rerun alone, 25 ms"
+  FROM=$(log_lines); "${BASELINE[@]}" >/dev/null
+  W_BASE25=$(M waves "$SIM_LOG" "$FROM" 25)
+fi
 
 lab_say "1,000 seed widgets: first runs (fresh Inter-Hub, empty slot) and a rerun"
 install -d -m 0755 "$LAB/seeds-1000"
@@ -124,6 +145,15 @@ import json, sys
 n, size = sys.argv[1], int(sys.argv[2])
 j = json.loads
 base, whoami, boot, boot25 = (j(x)["median_ms"] for x in ('$T_BASE', '$T_WHOAMI', '$T_BOOT', '$T_BOOT25'))
+alone, alone25, balone, balone25 = (j(x)["median_ms"] for x in ('$T_ALONE', '$T_ALONE25', '$T_BASE_ALONE', '$T_BASE_ALONE25'))
+wbase25 = j('$W_BASE25')
+baseline = ""
+if balone:
+    baseline = f"""
+  the same, the older build given as OW_BENCH_BASELINE ({'$BASE_BIN'}):
+  rerun alone, loopback, older build             {balone:8.1f} ms   this build {alone:8.1f} ms   ratio {alone/balone:5.2f}
+  rerun alone, 25 ms away, older build           {balone25:8.1f} ms   this build {alone25:8.1f} ms   ratio {alone25/balone25:5.2f}
+      older build's request log: {wbase25['requests']} requests in {wbase25['waves']} waves"""
 runbook, true, ver, refused, runuser = (j(x)["median_ms"] for x in ('$T_RUNBOOK', '$T_TRUE', '$T_VERSION', '$T_REFUSED', '$T_RUNUSER'))
 verify, sha = j('$T_VERIFY')["median_ms"], j('$T_SHA')["median_ms"]
 wb, wb25, w1000 = j('$W_BOOT'), j('$W_BOOT25'), j('$W1000_25')
@@ -138,6 +168,7 @@ ops-warden benchmarks (medians of {n} runs; {open('/proc/cpuinfo').read().count(
   ssh … bootstrap rerun, Inter-Hub on loopback   {boot:8.1f} ms   ratio to the floor {boot/base:5.2f}   ({wb['requests']} Inter-Hub requests, {wb['writes']} writes)
   ssh … bootstrap rerun, Inter-Hub 25 ms away    {boot25:8.1f} ms   = floor + {beyond:6.1f} ms = {beyond/25:4.1f} round trips of 25 ms
       request log: {wb25['requests']} requests in {wb25['waves']} waves {wb25['lists']}, {wb25['writes']} writes
+  rerun, ops-warden alone (as sshd runs it, no login): loopback {alone:6.1f} ms, 25 ms away {alone25:6.1f} ms{baseline}
   first run, 1,000 widgets, loopback             {f0['run']['ms']:8.1f} ms   exit {f0['run']['exit']}; {f0['log']['requests']} requests, at most {f0['peak']} in flight
   first run, 1,000 widgets, 25 ms away           {f25['run']['ms']:8.1f} ms   exit {f25['run']['exit']}; {f25['log']['requests']} requests in {f25['log']['waves']} waves, at most {f25['peak']} in flight
   rerun, 1,000 widgets, 25 ms away               {r1000['ms']:8.1f} ms   exit {r1000['exit']}; {w1000['requests']} requests in {w1000['waves']} waves, {w1000['writes']} writes

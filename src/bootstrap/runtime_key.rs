@@ -87,7 +87,8 @@ pub fn ensure(
     let mut slot = 0;
     if stored.is_none() && !req.plan {
         slot = store.slot_version()?;
-        stored = store.read_runtime_key()?;
+        // As the primary has it: a lagging replica could miss that key.
+        stored = store.read_runtime_key_fresh()?;
     }
     if stored.is_some() && !req.rotate {
         // The sweep's key list travels while the stored key is proven.

@@ -84,12 +84,16 @@ impl OpenBao {
     /// active node's answer only.
     pub fn read_runtime_key_fresh(&self) -> Result<Option<StoredKey>, Error> {
         for _ in 0..=self.cfg.retries + 1 {
+            // Asked again each time: a node can step down while its calls
+            // still succeed.
+            self.recheck_active();
             self.on_active()?;
+            let node = self.current_node();
             let got = self.read_runtime_key()?;
-            if self.active.get() {
+            // The same node, still active after the read: its answer stands.
+            if self.current_node() == node && self.still_active() {
                 return Ok(got);
             }
-            // The read moved to another node on its way: ask the active one.
         }
         Err(Error::openbao_server(
             "the active node changed during every read of the runtime key",
@@ -148,14 +152,16 @@ impl OpenBao {
                 },
             }
         })?;
-        if got > 0 {
-            self.notes.borrow_mut().push(format!(
+        // Said in the evidence only if a key is then stored over it (another
+        // host's key may turn up in the slot first, and be reused).
+        *self.slot_note.borrow_mut() = (got > 0).then(|| {
+            format!(
                 "{} v{got} holds no key (deleted, destroyed or written by hand): \
                  the new key is stored as v{}",
                 at.data_path(),
                 got + 1
-            ));
-        }
+            )
+        });
         Ok(got)
     }
 
@@ -216,6 +222,11 @@ impl OpenBao {
                 e.code()
             )),
         }
+        if let Some(note) = self.slot_note.borrow_mut().take() {
+            if cas > 0 {
+                self.notes.borrow_mut().push(note);
+            }
+        }
         self.write_provenance(who, version);
         Ok(Stored::Written { version })
     }
@@ -264,7 +275,8 @@ impl OpenBao {
                 Err(e) if may_have_landed(&e) => e,
                 Err(e) => return Err(e),
             };
-            match self.read_runtime_key_fresh() {
+            // A window of its own: the write may have used up the store's.
+            match self.own_window(|| self.read_runtime_key_fresh()) {
                 Ok(Some(now)) if now.key.same_as(key.key) => {
                     self.notes.borrow_mut().push(format!(
                         "the store's answer was lost ({}); the key was found stored as v{}",
@@ -319,11 +331,22 @@ impl OpenBao {
     }
 }
 
-/// A failed write that may still have been applied: no answer, or a server
-/// error (a refusal — denied, conflict, bad request — was not applied).
+/// A failed write that may still have been applied: anything but a clear
+/// refusal (denied, conflict, a 4xx). Even a final "not connected" may
+/// follow an earlier node's 307 or lost answer for a write it had applied.
 fn may_have_landed(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::OpenbaoUnreachable(_) | Error::OpenbaoTimeout(_) | Error::OpenbaoServer { .. }
-    )
+    match e {
+        Error::OpenbaoWriteDenied(_)
+        | Error::OpenbaoAuthFailed(_)
+        | Error::OpenbaoReadDenied(_)
+        | Error::OpenbaoNotFound(_)
+        | Error::OpenbaoCasConflict(_)
+        | Error::OpenbaoCapabilityMissing(_)
+        | Error::Config(_)
+        | Error::Internal(_) => false,
+        Error::OpenbaoServer {
+            status: Some(s), ..
+        } => !((400..500).contains(s) && *s != 429),
+        _ => true,
+    }
 }

@@ -67,6 +67,9 @@ pub struct OpenBao {
     metadata_writable: std::cell::Cell<bool>,
     /// Non-fatal problems for the evidence (e.g. metadata not written).
     notes: std::cell::RefCell<Vec<String>>,
+    /// The note for a store over a slot whose latest version holds no key,
+    /// said only if the store happens.
+    slot_note: std::cell::RefCell<Option<String>>,
 }
 
 /// One OpenBao node.
@@ -136,6 +139,7 @@ impl OpenBao {
             closed: false,
             metadata_writable: std::cell::Cell::new(true),
             notes: Default::default(),
+            slot_note: Default::default(),
         };
         bao.health()?;
         bao.login()?;
@@ -175,7 +179,8 @@ impl OpenBao {
     /// the reads that decide what is stored and what may be revoked. Until
     /// `failover_secs`, pausing after each round of all nodes.
     /// One address (a single node, or a load balancer that picks the node)
-    /// leaves nothing to choose.
+    /// leaves nothing to choose. At the deadline the last node's own error
+    /// is reported (sealed, unreachable), or that none is active.
     pub(super) fn on_active(&self) -> Result<(), Error> {
         if self.nodes.len() == 1 {
             self.active.set(true);
@@ -184,22 +189,54 @@ impl OpenBao {
         let deadline = self.deadline();
         let mut pause = self.cfg.retry_backoff;
         while !self.active.get() {
+            let mut last = None;
             for _ in 0..self.nodes.len() {
-                if matches!(self.probe(), Ok(200)) {
-                    self.active.set(true);
-                    return Ok(());
+                match self.probe() {
+                    Ok(200) => {
+                        self.active.set(true);
+                        return Ok(());
+                    }
+                    Ok(_) => last = None,
+                    Err(e) => last = Some(e),
                 }
                 self.next_node();
             }
             if Instant::now() >= deadline {
-                return Err(Error::openbao_server(
-                    "no node says it is the active one (an election, or no quorum)",
-                ));
+                return Err(last.unwrap_or_else(|| {
+                    Error::openbao_server(
+                        "no node says it is the active one (an election, or no quorum)",
+                    )
+                }));
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_secs(1));
         }
         Ok(())
+    }
+
+    /// Forgets that the current node was active (it is asked again).
+    pub(super) fn recheck_active(&self) {
+        if self.nodes.len() > 1 {
+            self.active.set(false);
+        }
+    }
+
+    /// Whether the current node still says it is active.
+    pub(super) fn still_active(&self) -> bool {
+        self.nodes.len() == 1 || matches!(self.probe(), Ok(200))
+    }
+
+    pub(super) fn current_node(&self) -> usize {
+        self.current.get()
+    }
+
+    /// Runs `op` with a failover window of its own (the re-reads after a
+    /// lost answer: the write may have used up the store's window).
+    pub(super) fn own_window<T>(&self, op: impl FnOnce() -> T) -> T {
+        let outer = self.until.replace(Some(Instant::now() + self.cfg.failover));
+        let out = op();
+        self.until.set(outer);
+        out
     }
 
     /// Until when a call may look for a serving node.
