@@ -5,6 +5,8 @@
   measure.py rss -- CMD...        peak RSS (KiB) of the largest child process
   measure.py audit-log PATH N     writes a valid hash-chained audit log of N records
   measure.py once -- CMD...       wall time (ms) of one run, and its exit code
+  measure.py ab N -- CMD_A... --- CMD_B...  A and B run alternately N times each
+                                  (drift hits both alike): both medians and p90s
   measure.py sim BASE METHOD PATH [JSON]   a control call to the Inter-Hub simulator
   measure.py waves LOG FROM LATENCY_MS     the simulator's requests logged after line
                                   FROM, grouped into waves (a request that waited
@@ -62,6 +64,24 @@ def run_once(cmd):
     print(json.dumps({"ms": round((time.perf_counter() - t) * 1000, 1), "exit": p.returncode}))
 
 
+def run_ab(n, a, b):
+    samples = {"a": [], "b": []}
+    failures = 0
+    for cmd in (a, b):  # warm-up
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(n):
+        for name, cmd in (("a", a), ("b", b)):
+            t = time.perf_counter()
+            p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            samples[name].append((time.perf_counter() - t) * 1000)
+            failures += p.returncode != 0
+    out = {"failures": failures, "runs": n}
+    for name, xs in samples.items():
+        xs.sort()
+        out[name] = {"median_ms": round(statistics.median(xs), 2), "p90_ms": round(xs[int(len(xs) * 0.9) - 1], 2)}
+    print(json.dumps(out))
+
+
 def sim(base, method, path, body=None):
     import urllib.request
     req = urllib.request.Request(base + path, method=method, data=body.encode() if body else None,
@@ -94,6 +114,10 @@ if __name__ == "__main__":
         run_rss(a[2:])
     elif a[0] == "audit-log":
         audit_log(a[1], int(a[2]))
+    elif a[0] == "ab":
+        rest = a[3:]
+        cut = rest.index("---")
+        run_ab(int(a[1]), rest[:cut], rest[cut + 1:])
     elif a[0] == "once":
         run_once(a[2:])
     elif a[0] == "sim":
