@@ -69,8 +69,9 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
     // This host set the hub up before (its readiness event is posted): every
     // read a rerun needs before the runtime key goes out at once. A first
     // run reads as it goes (its reads would be answered 404, then redone).
-    let set_up = posted_event(ctx.state, seeds).is_some();
-    client.read_ahead_start(set_up.then_some(hub));
+    // (Read once: the event step below uses it too.)
+    let posted = posted_event(ctx.state, seeds);
+    client.read_ahead_start(posted.is_some().then_some(hub));
     gate(client, &mut report.steps)?;
 
     ctx.signals.checkpoint("hub")?;
@@ -225,11 +226,10 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         let Some(token) = &token else {
             return Ok((Status::WouldCreate, None, ()));
         };
-        let key = event_key(seeds);
-        let marker = format!("event-{key}");
-        if let Some(id) = posted_event(ctx.state, seeds) {
+        if let Some(id) = posted {
             return Ok((Status::Unchanged, Some(id), ()));
         }
+        let key = event_key(seeds);
         if opts.plan {
             // Idempotent by key: a real run posts it at most once.
             return Ok((Status::WouldCreate, Some(key), ()));
@@ -245,7 +245,7 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
         let (created, id) = client.post_event(hub, &event, &key, token)?;
         if let Some(d) = ctx.state {
             // Best effort: without the marker the next run posts again (200).
-            let _ = d.replace_file(&marker, id.as_bytes(), 0o600);
+            let _ = d.replace_file(&event_marker(seeds), id.as_bytes(), 0o600);
         }
         Ok((
             if created {
@@ -290,12 +290,16 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
 /// The readiness event's id when this host posted it before (Inter-Hub has
 /// it: the key is its id), from the state folder's marker.
 fn posted_event(state: Option<&WorkDir>, seeds: &Seeds) -> Option<String> {
-    let marker = format!("event-{}", event_key(seeds));
     state
-        .and_then(|d| d.read_file(&marker, 256).ok().flatten())
+        .and_then(|d| d.read_file(&event_marker(seeds), 256).ok().flatten())
         .and_then(|b| String::from_utf8(b).ok())
         .map(|id| id.trim().to_string())
         .filter(|id| !id.is_empty() && id.len() <= 64)
+}
+
+/// The state folder's file that remembers the readiness event was posted.
+fn event_marker(seeds: &Seeds) -> String {
+    format!("event-{}", event_key(seeds))
 }
 
 /// The stable `Idempotency-Key` of the readiness event (per manifest digest).

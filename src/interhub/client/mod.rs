@@ -31,7 +31,7 @@ use crate::store::OperatorKey;
 const MAX_BODY: usize = 1 << 20;
 const MAX_RETRY_AFTER: u64 = 30;
 /// At most this many requests of one run are in flight at once.
-pub(super) const MAX_IN_FLIGHT: usize = 8;
+const MAX_IN_FLIGHT: usize = 8;
 /// Minting a token is a credential exchange, not a write.
 const TOKEN_ROUTE: &str = "/api/v2/token";
 
@@ -359,7 +359,7 @@ impl Client {
 
 /// How a request is retried.
 #[derive(Clone, Copy)]
-pub(super) struct Policy {
+struct Policy {
     retries: u32,
     backoff: Duration,
     idempotent: bool,

@@ -26,8 +26,8 @@ impl Client {
     /// (read once per run until the run writes something).
     pub fn registry(&self, which: Registry) -> Result<Vec<RegistryEntry>, Error> {
         let p = which.path();
-        let a = self.call(Method::GET, &p, Auth::None, Body::Empty, None, true)?;
-        Self::items(self.expect(a, &p, &[200])?, &p)
+        let a = self.call(Method::GET, p, Auth::None, Body::Empty, None, true)?;
+        Self::items(self.expect(a, p, &[200])?, p)
     }
 
     /// Sends, all at once, the reads a run starts with: health and the
@@ -35,7 +35,11 @@ impl Client {
     /// consumers (answers a first run discards when the hub is missing).
     pub fn read_ahead_start(&self, hub: Option<&str>) {
         let mut reads = vec![("/api/v2/health".to_string(), Auth::None)];
-        reads.extend(Registry::ALL.iter().map(|r| (r.path(), Auth::None)));
+        reads.extend(
+            Registry::ALL
+                .iter()
+                .map(|r| (r.path().to_string(), Auth::None)),
+        );
         if let Some(slug) = hub {
             reads.extend([
                 (format!("/api/v2/admin/hubs/{slug}"), Auth::Operator),
@@ -317,16 +321,12 @@ impl Registry {
         Registry::HubRegistry,
     ];
 
-    fn path(self) -> String {
-        format!("/api/v2/{}", self.route())
-    }
-
-    fn route(self) -> &'static str {
+    fn path(self) -> &'static str {
         match self {
-            Registry::WidgetTypes => "widget-types",
-            Registry::EventTypes => "event-types",
-            Registry::AnnotationCategories => "annotation-categories",
-            Registry::HubRegistry => "hub-registry",
+            Registry::WidgetTypes => "/api/v2/widget-types",
+            Registry::EventTypes => "/api/v2/event-types",
+            Registry::AnnotationCategories => "/api/v2/annotation-categories",
+            Registry::HubRegistry => "/api/v2/hub-registry",
         }
     }
 }

@@ -84,14 +84,11 @@ impl OpenBao {
     /// active node's answer only.
     pub fn read_runtime_key_fresh(&self) -> Result<Option<StoredKey>, Error> {
         for _ in 0..=self.cfg.retries + 1 {
-            // Asked again each time: a node can step down while its calls
-            // still succeed.
-            self.recheck_active();
             self.on_active()?;
-            let node = self.current_node();
+            let node = self.current.get();
             let got = self.read_runtime_key()?;
             // The same node, still active after the read: its answer stands.
-            if self.current_node() == node && self.still_active() {
+            if self.current.get() == node && self.still_active() {
                 return Ok(got);
             }
         }

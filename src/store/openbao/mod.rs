@@ -53,9 +53,7 @@ pub struct OpenBao {
     nodes: Vec<Node>,
     /// The node calls go to; moves on when a node cannot serve.
     current: Cell<usize>,
-    /// Whether that node said it is the active one (a standby serves reads
-    /// from its own copy, which may lag just after a failover).
-    active: Cell<bool>,
+
     /// When set, no call looks for a serving node past it (one bound for a
     /// whole operation, e.g. the store and its re-reads).
     until: Cell<Option<Instant>>,
@@ -132,7 +130,7 @@ impl OpenBao {
             http,
             nodes,
             current: Cell::new(0),
-            active: Cell::new(false),
+
             until: Cell::new(None),
             cfg: cfg.clone(),
             owns_token: false,
@@ -168,39 +166,47 @@ impl OpenBao {
         self.attempt(false, call)
     }
 
-    /// Moves calls to the next node (not known to be the active one).
-    pub(super) fn next_node(&self) {
+    /// Moves calls to the next node.
+    fn next_node(&self) {
         self.current
             .set((self.current.get() + 1) % self.nodes.len());
-        self.active.set(false);
     }
 
-    /// Moves calls to the active node, unless they go there already: for
+    /// Asks `count` nodes in turn, from the current one, whether they are
+    /// active; stops on the first that is (true). Otherwise calls have moved
+    /// `count` nodes on, and the last node's own error (sealed, unreachable)
+    /// is returned, if it had one.
+    fn pass_for_active(&self, count: usize) -> Result<(), Option<Error>> {
+        let mut last = None;
+        for _ in 0..count {
+            match self.probe() {
+                Ok(200) => return Ok(()),
+                Ok(_) => last = None,
+                Err(e) => last = Some(e),
+            }
+            self.next_node();
+        }
+        Err(last)
+    }
+
+    /// Moves calls to the node that says it is active, asking each in turn
+    /// (every time: a node can step down while its calls still succeed): for
     /// the reads that decide what is stored and what may be revoked. Until
-    /// `failover_secs`, pausing after each round of all nodes.
-    /// One address (a single node, or a load balancer that picks the node)
-    /// leaves nothing to choose. At the deadline the last node's own error
-    /// is reported (sealed, unreachable), or that none is active.
+    /// `failover_secs`, pausing after each round of all nodes; then the last
+    /// node's own error (sealed, unreachable), or that none is active. One
+    /// address (a single node, or a load balancer that picks the node)
+    /// leaves nothing to choose.
     pub(super) fn on_active(&self) -> Result<(), Error> {
         if self.nodes.len() == 1 {
-            self.active.set(true);
             return Ok(());
         }
         let deadline = self.deadline();
         let mut pause = self.cfg.retry_backoff;
-        while !self.active.get() {
-            let mut last = None;
-            for _ in 0..self.nodes.len() {
-                match self.probe() {
-                    Ok(200) => {
-                        self.active.set(true);
-                        return Ok(());
-                    }
-                    Ok(_) => last = None,
-                    Err(e) => last = Some(e),
-                }
-                self.next_node();
-            }
+        loop {
+            let last = match self.pass_for_active(self.nodes.len()) {
+                Ok(()) => return Ok(()),
+                Err(last) => last,
+            };
             if Instant::now() >= deadline {
                 return Err(last.unwrap_or_else(|| {
                     Error::openbao_server(
@@ -211,46 +217,37 @@ impl OpenBao {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_secs(1));
         }
-        Ok(())
     }
 
-    /// Forgets that the current node was active (it is asked again).
-    pub(super) fn recheck_active(&self) {
-        if self.nodes.len() > 1 {
-            self.active.set(false);
-        }
-    }
-
-    /// Whether the current node still says it is active.
+    /// Whether the current node still says it is active (one address: yes).
     pub(super) fn still_active(&self) -> bool {
         self.nodes.len() == 1 || matches!(self.probe(), Ok(200))
     }
 
-    pub(super) fn current_node(&self) -> usize {
-        self.current.get()
+    /// Until when a call may look for a serving node.
+    fn deadline(&self) -> Instant {
+        let own = Instant::now() + self.cfg.failover;
+        self.until.get().map_or(own, |u| u.min(own))
+    }
+
+    /// Runs `op` with one bound for every call in it (the store: the new
+    /// key exists only in memory meanwhile); inside another, the outer one.
+    pub(super) fn bounded<T>(&self, op: impl FnOnce() -> T) -> T {
+        let until = self
+            .until
+            .get()
+            .unwrap_or_else(|| Instant::now() + self.cfg.failover);
+        self.until_then(until, op)
     }
 
     /// Runs `op` with a failover window of its own (the re-reads after a
     /// lost answer: the write may have used up the store's window).
     pub(super) fn own_window<T>(&self, op: impl FnOnce() -> T) -> T {
-        let outer = self.until.replace(Some(Instant::now() + self.cfg.failover));
-        let out = op();
-        self.until.set(outer);
-        out
+        self.until_then(Instant::now() + self.cfg.failover, op)
     }
 
-    /// Until when a call may look for a serving node.
-    pub(super) fn deadline(&self) -> Instant {
-        let own = Instant::now() + self.cfg.failover;
-        self.until.get().map_or(own, |u| u.min(own))
-    }
-
-    /// Runs `op` with one bound for every call in it.
-    pub(super) fn bounded<T>(&self, op: impl FnOnce() -> T) -> T {
-        let outer = self.until.get();
-        if outer.is_none() {
-            self.until.set(Some(Instant::now() + self.cfg.failover));
-        }
+    fn until_then<T>(&self, until: Instant, op: impl FnOnce() -> T) -> T {
+        let outer = self.until.replace(Some(until));
         let out = op();
         self.until.set(outer);
         out
@@ -305,22 +302,13 @@ impl OpenBao {
     /// 2.7), on each node in turn until one serves. The active node is
     /// preferred: a standby forwards every call to it.
     fn health(&self) -> Result<(), Error> {
-        let first = self.retry(Self::probe)?;
-        if first == 200 || self.nodes.len() == 1 {
-            self.active.set(true);
-            return Ok(());
-        }
-        // A standby serves; an active node, if one answers at once, serves better.
-        let standby = self.current.get();
-        for _ in 1..self.nodes.len() {
+        if self.retry(Self::probe)? != 200 && self.nodes.len() > 1 {
+            // A standby serves; an active node, if one answers at once,
+            // serves better. The others are asked once; none active: back
+            // to the standby (n - 1 steps on from the next node).
             self.next_node();
-            if matches!(self.probe(), Ok(200)) {
-                self.active.set(true);
-                return Ok(());
-            }
+            let _ = self.pass_for_active(self.nodes.len() - 1);
         }
-        self.current.set(standby);
-        self.active.set(false);
         Ok(())
     }
 
