@@ -34,15 +34,9 @@ fn hosts() -> usize {
 fn tls_files(fx: &Fixture, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = fx.mkdir("tls", 0o755);
     let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(&dir)
-            .args(args)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::common::succeed(
+            Command::new("openssl").current_dir(&dir).args(args),
+            &format!("openssl {args:?}"),
         );
     };
     let ec = [
@@ -285,11 +279,7 @@ impl Fleet {
         self.sim.reset();
         let _ = self.admin.bao(&["kv", "metadata", "delete", RUNTIME_PATH]);
         for h in &self.hosts {
-            for e in std::fs::read_dir(h.fx.path("state")).unwrap().flatten() {
-                if e.file_name().to_string_lossy().starts_with("event-") {
-                    std::fs::remove_file(e.path()).unwrap();
-                }
-            }
+            crate::common::lab::forget_posted_events(&h.fx.path("state"));
         }
     }
 

@@ -1,6 +1,7 @@
 //! Issue 13 §1: OpenBao as a real 3-node raft cluster. The leader is killed
-//! at each OpenBao call of a first bootstrap (health, login, pre-flight,
-//! the reads, the check-and-set store, its read-back, revoke-self), once
+//! at each OpenBao call of a first bootstrap (the fault matrix's OpenBao
+//! requests: health, login, pre-flight, the reads, the slot version, the
+//! check-and-set store, its read-back, custom metadata, revoke-self), once
 //! before the leader saw the call and once after it did it (its answer
 //! lost). Each run completes on the new leader, no live key exists outside
 //! OpenBao, and the next run converges.
@@ -15,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::lab::{Lab, LabOptions, RUNTIME_PATH};
+use crate::common::lab::{Lab, LabOptions};
 use crate::common::proxy::Proxy;
 use crate::common::raft::Cluster;
 use crate::common::scan::assert_run_clean;
 use crate::common::{evidence, Fixture};
+use crate::fault_matrix::{Service, TARGETS};
 
 /// A lab whose OpenBao is a raft cluster, set up as a host's would be.
 pub(crate) fn cluster_lab(name: &str) -> (Lab, Cluster) {
@@ -36,41 +38,19 @@ fn follow_leader(lab: &mut Lab, cluster: &Cluster) {
     lab.bao.addr = cluster.addr(&leader).to_string();
 }
 
-const RUNTIME: &str = "/v1/secret/data/platform/operators/ops-hub/runtime";
-
-/// (name, method, path prefix) of each OpenBao call of a first bootstrap.
-const CALLS: [(&str, &str, &str); 8] = [
-    ("health", "GET", "/v1/sys/health"),
-    ("login", "POST", "/v1/auth/approle/login"),
-    ("pre-flight", "POST", "/v1/sys/capabilities-self"),
-    (
-        "read operator key",
-        "GET",
-        "/v1/secret/data/platform/operators/interhub/operator",
-    ),
-    ("read runtime key", "GET", RUNTIME),
-    ("check-and-set store", "POST", RUNTIME),
-    (
-        "read-back",
-        "GET",
-        "/v1/secret/data/platform/operators/ops-hub/runtime?version=",
-    ),
-    ("revoke-self", "POST", "/v1/auth/token/revoke-self"),
-];
-
 #[test]
 fn the_leader_killed_at_each_openbao_call() {
     // (Bindings drop in reverse: the cluster stops before the lab's folder goes.)
     let (mut lab, cluster) = cluster_lab("ha-calls");
     let mut outputs = Vec::new();
     let mut table = Vec::new();
-    for (i, (name, method, path)) in CALLS.iter().enumerate() {
+    let calls = TARGETS.iter().filter(|t| t.service == Service::OpenBao);
+    for (i, t) in calls.enumerate() {
+        let (name, method, path) = (t.name, t.method, t.path);
         for after in [false, true] {
             // Each cell: a fresh Inter-Hub, an empty slot, three live nodes.
             follow_leader(&mut lab, &cluster);
-            lab.sim.reset();
-            let _ = lab.bao.bao(&["kv", "metadata", "delete", RUNTIME_PATH]);
-            clear_event_markers(&lab);
+            lab.start_over();
             let leader = cluster.leader(30);
             let others: Vec<String> = cluster
                 .names()
@@ -168,12 +148,4 @@ fn config_of_nodes(lab: &Lab, cluster: &Cluster, cell: &str) -> std::path::PathB
             ..Default::default()
         },
     )
-}
-
-fn clear_event_markers(lab: &Lab) {
-    for e in std::fs::read_dir(lab.fx.path("state")).unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with("event-") {
-            std::fs::remove_file(e.path()).unwrap();
-        }
-    }
 }

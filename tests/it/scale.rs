@@ -48,6 +48,21 @@ fn waves(sim: &Sim, from: usize, latency_ms: f64) -> Vec<Vec<String>> {
     out
 }
 
+/// A `bootstrap` with this config that must succeed; its evidence.
+fn bootstrap_ok(lab: &Lab, config: &std::path::PathBuf) -> Value {
+    let out = lab
+        .force_command(config, "bootstrap")
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    evidence(&out)
+}
+
 #[test]
 fn a_rerun_sends_its_reads_together_and_writes_nothing() {
     let lab = Lab::start("scale-rerun");
@@ -57,14 +72,7 @@ fn a_rerun_sends_its_reads_together_and_writes_nothing() {
     lab.sim.set_latency(300);
     lab.sim.clear_counters();
     let from = lab.sim.requests().len();
-    let out = lab.run("bootstrap");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ev = evidence(&out);
+    let ev = bootstrap_ok(&lab, &lab.config);
     assert_eq!(ev["result"]["runtime_key"]["status"], "reused");
     assert_eq!(lab.sim.writes(), 0, "a rerun writes nothing");
     let waves = waves(&lab.sim, from, 300.0);
@@ -143,27 +151,12 @@ fn a_thousand_widgets_go_out_eight_at_a_time_and_a_rerun_only_reads_them() {
         .expect("run");
     assert_eq!(crate::common::code_of(&evidence(&out)), "interhub-rejected");
     assert_eq!(out.status.code(), Some(65));
-    let puts = lab
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r["method"] == "PUT")
-        .count();
+    let puts = lab.sim.count("PUT");
     // Upserts 0–7 go out; each answer taken lets the next one go (8, 9,
     // 10); the 4th answer (upsert 3) refuses: nothing more is sent.
     assert_eq!(puts, 11, "the batch stopped after the refusal");
     lab.sim.clear_counters();
-    let out = lab
-        .force_command(&config, "bootstrap")
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ev = evidence(&out);
+    let ev = bootstrap_ok(&lab, &config);
     let reported = ev["result"]["widgets"].as_array().expect("widgets");
     assert_eq!(reported.len(), 1000);
     assert_eq!(
@@ -181,11 +174,7 @@ fn a_thousand_widgets_go_out_eight_at_a_time_and_a_rerun_only_reads_them() {
 
     lab.sim.clear_counters();
     let from = lab.sim.requests().len();
-    let out = lab
-        .force_command(&config, "bootstrap")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(0));
+    bootstrap_ok(&lab, &config);
     assert_eq!(lab.sim.writes(), 0, "a rerun writes nothing");
     let widget_calls = lab
         .sim

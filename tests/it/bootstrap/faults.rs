@@ -17,13 +17,11 @@ fn transient_faults_in_widgets_are_retried() {
         .unwrap()
         .iter()
         .all(|w| w["status"] == "created"));
-    let puts = lab
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r["method"] == "PUT")
-        .count();
-    assert_eq!(puts, 5 + 3, "each injected fault was retried once");
+    assert_eq!(
+        lab.sim.count("PUT"),
+        5 + 3,
+        "each injected fault was retried once"
+    );
     lab.assert_one_live_stored_key();
 }
 

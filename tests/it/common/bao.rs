@@ -179,12 +179,7 @@ impl Bao {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.bao(args);
-        assert!(
-            out.status.success(),
-            "bao {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = super::succeed(&mut self.bao_cmd(args), &format!("bao {args:?}"));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -219,21 +214,17 @@ impl Bao {
     /// setup.sh with extra environment (`WRAP_TTL`, `NEW_SECRET_ID`, ...);
     /// returns what it printed.
     pub fn setup_lane_with(&self, out: &Path, env: &[(&str, &str)]) -> String {
-        let out_ = Command::new("bash")
-            .arg(repo().join("host-config/openbao/setup.sh"))
-            .env("BAO", bao_path())
-            .env("BAO_ADDR", &self.addr)
-            .env("BAO_TOKEN", &self.root_token)
-            .env("HOME", &self.home)
-            .env("OUT_DIR", out)
-            .env("HOST_CIDRS", "127.0.0.1/32")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        assert!(
-            out_.status.success(),
-            "setup.sh: {}",
-            String::from_utf8_lossy(&out_.stderr)
+        let out_ = super::succeed(
+            Command::new("bash")
+                .arg(repo().join("host-config/openbao/setup.sh"))
+                .env("BAO", bao_path())
+                .env("BAO_ADDR", &self.addr)
+                .env("BAO_TOKEN", &self.root_token)
+                .env("HOME", &self.home)
+                .env("OUT_DIR", out)
+                .env("HOST_CIDRS", "127.0.0.1/32")
+                .envs(env.iter().copied()),
+            "setup.sh",
         );
         String::from_utf8(out_.stdout).unwrap()
     }

@@ -1,7 +1,7 @@
 //! A lane host without sshd: real OpenBao, the simulator, a real certificate,
 //! and ops-warden invoked with the environment sshd gives a ForceCommand.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::bao::Bao;
@@ -204,6 +204,14 @@ widgets = "{widgets}"
         c
     }
 
+    /// A fresh Inter-Hub, an empty runtime key slot, and a host that has
+    /// not posted the readiness event: the next run is a first run.
+    pub fn start_over(&self) {
+        self.sim.reset();
+        let _ = self.bao.bao(&["kv", "metadata", "delete", RUNTIME_PATH]);
+        forget_posted_events(&self.fx.path("state"));
+    }
+
     pub fn run(&self, command: &str) -> Output {
         self.force_command(&self.config, command).output().unwrap()
     }
@@ -235,6 +243,16 @@ widgets = "{widgets}"
     /// Exactly one live key at Inter-Hub, and it is the one in OpenBao.
     pub fn assert_one_live_stored_key(&self) {
         assert_one_live_stored_key(&self.bao, &self.sim);
+    }
+}
+
+/// Removes a state folder's readiness-event markers (the host has not
+/// posted the event).
+pub fn forget_posted_events(state: &Path) {
+    for e in std::fs::read_dir(state).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("event-") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
     }
 }
 

@@ -112,16 +112,12 @@ impl Fixture {
 
     /// `ssh-keygen -q -N '' -C test <args>` in the fixture folder.
     pub fn keygen(&self, args: &[&str]) {
-        let out = Command::new("ssh-keygen")
-            .current_dir(&self.dir)
-            .args(["-q", "-N", "", "-C", "test"])
-            .args(args)
-            .output()
-            .expect("ssh-keygen (openssh-client) is installed");
-        assert!(
-            out.status.success(),
-            "ssh-keygen {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            Command::new("ssh-keygen")
+                .current_dir(&self.dir)
+                .args(["-q", "-N", "", "-C", "test"])
+                .args(args),
+            &format!("ssh-keygen {args:?}"),
         );
     }
 
@@ -129,17 +125,13 @@ impl Fixture {
     pub fn sign(&self, ca: &str, key: &str, opts: &[&str]) -> PathBuf {
         let cert = self.path(&format!("{key}-cert.pub"));
         let _ = std::fs::remove_file(&cert);
-        let out = Command::new("ssh-keygen")
-            .current_dir(&self.dir)
-            .args(["-q", "-s", ca])
-            .args(opts)
-            .arg(format!("{key}.pub"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "sign: {}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            Command::new("ssh-keygen")
+                .current_dir(&self.dir)
+                .args(["-q", "-s", ca])
+                .args(opts)
+                .arg(format!("{key}.pub")),
+            "sign",
         );
         // Each certificate keeps its own file; the next signing would overwrite it.
         let kept = self.path(&format!(
@@ -213,6 +205,20 @@ pub fn cert_opts<'a>(
 }
 
 /// A free loopback TCP port (bound and released; good enough for tests).
+/// Runs `cmd`, which must succeed (a failure names `what` and its stderr);
+/// its output.
+pub fn succeed(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

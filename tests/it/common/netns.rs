@@ -13,12 +13,9 @@ pub struct Net {
 }
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
+    super::succeed(
+        Command::new("ip").args(args),
+        &format!("ip {}", args.join(" ")),
     );
 }
 

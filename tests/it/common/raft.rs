@@ -69,15 +69,11 @@ impl Cluster {
     }
 
     fn script(&self, args: &[&str]) -> Value {
-        let out = Command::new("python3")
-            .arg(repo().join("tests/lab/raft_cluster.py"))
-            .args(args)
-            .output()
-            .expect("python3 runs raft_cluster.py");
-        assert!(
-            out.status.success(),
-            "raft_cluster.py {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = super::succeed(
+            Command::new("python3")
+                .arg(repo().join("tests/lab/raft_cluster.py"))
+                .args(args),
+            &format!("raft_cluster.py {args:?}"),
         );
         serde_json::from_slice(&out.stdout).expect("raft_cluster.py prints JSON")
     }

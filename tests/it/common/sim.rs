@@ -226,6 +226,14 @@ impl Sim {
             .expect("in_flight_max")
     }
 
+    /// How many `method` requests reached the simulator.
+    pub fn count(&self, method: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r["method"] == method)
+            .count()
+    }
+
     pub fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.request_log)
             .unwrap_or_default()

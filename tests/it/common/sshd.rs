@@ -254,17 +254,13 @@ impl LaneHost {
 
     /// `sshd -T` for a connection of the lane user from 127.0.0.1.
     pub fn effective_settings(&self) -> String {
-        let out = Command::new(sshd_path())
-            .args(["-T", "-C"])
-            .arg(format!("user={LANE_USER},host=localhost,addr=127.0.0.1"))
-            .arg("-f")
-            .arg(self.fx.path("etc/sshd_config"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = super::succeed(
+            Command::new(sshd_path())
+                .args(["-T", "-C"])
+                .arg(format!("user={LANE_USER},host=localhost,addr=127.0.0.1"))
+                .arg("-f")
+                .arg(self.fx.path("etc/sshd_config")),
+            "sshd -T",
         );
         String::from_utf8(out.stdout).unwrap()
     }

@@ -20,7 +20,7 @@ use std::process::{Child, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::common::lab::{Lab, LabOptions, RUNTIME_PATH};
+use crate::common::lab::{Lab, LabOptions};
 use crate::common::proxy::Proxy;
 use crate::common::{assert_schema, evidence};
 
@@ -66,22 +66,9 @@ impl Matrix {
 
     /// Back to a fresh Inter-Hub and an empty runtime key slot.
     fn reset(&self) {
-        self.lab.sim.reset();
+        self.lab.start_over();
         self.proxy.clear_faults();
         self.proxy.release();
-        let _ = self
-            .lab
-            .bao
-            .bao(&["kv", "metadata", "delete", RUNTIME_PATH]);
-        // The readiness event's marker: this host has not posted it.
-        for e in std::fs::read_dir(self.lab.fx.path("state"))
-            .unwrap()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with("event-") {
-                std::fs::remove_file(e.path()).unwrap();
-            }
-        }
     }
 
     fn spawn(&self) -> Child {
