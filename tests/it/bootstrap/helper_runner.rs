@@ -113,7 +113,13 @@ fn a_failing_helper_loses_no_key_and_leaves_no_file() {
 
 #[test]
 fn an_interrupted_helper_is_killed_and_cleaned_up() {
-    let (lab, cfg) = helper_lab("helper-term", ", \"--sleep\", \"30\"", 120);
+    // (--dump-env names this lab's folder on the helper's command line, so
+    // that its process is told apart from other tests' helpers.)
+    let (lab, cfg) = helper_lab(
+        "helper-term",
+        ", \"--sleep\", \"30\", \"--dump-env\", \"{out}/env.json\"",
+        120,
+    );
     let child = lab
         .force_command(&cfg, "bootstrap")
         .stdout(std::process::Stdio::piped())
@@ -157,9 +163,12 @@ fn an_interrupted_helper_is_killed_and_cleaned_up() {
         .filter(|e| {
             std::fs::read(e.path().join("cmdline"))
                 .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .contains(&lab.fx.path("state").display().to_string())
-                        || String::from_utf8_lossy(&c).contains("test_helper.py")
+                    // This lab's helper (its own folder on its command line),
+                    // not another test's running at the same time.
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains(&lab.fx.path("state").display().to_string())
+                        || (c.contains("test_helper.py")
+                            && c.contains(&lab.fx.path("helper-out").display().to_string()))
                 })
                 .unwrap_or(false)
         })
