@@ -12,7 +12,10 @@ need_apt=()
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
-command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+command -v python3 >/dev/null || need_apt+=(python3)
+# `python3 -m venv` needs ensurepip, which Debian ships apart (python3-venv),
+# and Debian images often have python3 without it.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # The audit trail's anchor and rotation are tested with the real daemons.
 [ -x /usr/sbin/rsyslogd ] || need_apt+=(rsyslog)
 [ -x /usr/sbin/logrotate ] || need_apt+=(logrotate)

@@ -313,6 +313,7 @@ fn assert_no_secret_in(path: &Path, secrets: &[String]) {
 
 #[test]
 fn eight_hosts_race_to_one_stored_key_even_when_the_leader_dies() {
+    crate::common::deadline(900);
     let mut fleet = Fleet::start("fleet");
     let first = fleet.race(|| {});
     let seen = fleet.assert_converged(&first);

@@ -40,6 +40,7 @@ fn follow_leader(lab: &mut Lab, cluster: &Cluster) {
 
 #[test]
 fn the_leader_killed_at_each_openbao_call() {
+    crate::common::deadline(900);
     // (Bindings drop in reverse: the cluster stops before the lab's folder goes.)
     let (mut lab, cluster) = cluster_lab("ha-calls");
     let mut outputs = Vec::new();

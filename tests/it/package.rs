@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::bao::Bao;
 use crate::common::lab::{OPERATOR_KEY, OPERATOR_PATH};
 use crate::common::sim::Sim;
-use crate::common::{code_of, evidence, free_port, repo, require_root, Fixture};
+use crate::common::{code_of, evidence, free_port, remove_tree, repo, require_root, Fixture};
 
 const CACHE: &str = "/var/cache/ops-warden-test";
 
@@ -39,7 +39,13 @@ fn debian_root_tarball() -> PathBuf {
         "debootstrap is installed by tests/setup.sh (the README's test command runs it)"
     );
     let dir = PathBuf::from(CACHE).join("root.tmp");
-    let _ = std::fs::remove_dir_all(&dir);
+    // debootstrap mounts /proc and /sys in the root it makes: a run that
+    // stopped half-way may have left them there. Never delete through them.
+    assert!(
+        remove_tree(&dir),
+        "{}: left by an earlier run, with something still mounted in it",
+        dir.display()
+    );
     run(
         Command::new("debootstrap")
             .args([
@@ -62,7 +68,7 @@ fn debian_root_tarball() -> PathBuf {
         "tar",
     );
     std::fs::rename(&partial, &tar).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    remove_tree(&dir);
     tar
 }
 
@@ -70,32 +76,42 @@ fn debian_root_tarball() -> PathBuf {
 struct Root {
     path: PathBuf,
     sshd: Option<Child>,
+    /// What was (or may have been) mounted in the root, in mount order.
+    mounts: Vec<PathBuf>,
 }
 
 impl Root {
     fn new(fx: &Fixture) -> Root {
-        let path = fx.mkdir("root", 0o755);
+        // The guard exists before anything is mounted: whatever fails or
+        // panics from here on, its drop unmounts what was mounted, before
+        // the fixture's folder (with the root in it) is removed.
+        let mut root = Root {
+            path: fx.mkdir("root", 0o755),
+            sshd: None,
+            mounts: Vec::new(),
+        };
         run(
             Command::new("tar")
                 .arg("-C")
-                .arg(&path)
+                .arg(&root.path)
                 .arg("-xf")
                 .arg(debian_root_tarball()),
             "untar the Debian root",
         );
+        root.mount(&["--bind", "/dev"], "dev");
+        root.mount(&["-t", "proc", "proc"], "proc");
+        root
+    }
+
+    /// `mount <args> <root>/<at>`, which must succeed; recorded before it
+    /// runs (a mount that reports a failure may still have happened).
+    fn mount(&mut self, args: &[&str], at: &str) {
+        let target = self.path.join(at);
+        self.mounts.push(target.clone());
         run(
-            Command::new("mount")
-                .args(["--bind", "/dev"])
-                .arg(path.join("dev")),
-            "mount /dev",
+            Command::new("mount").args(args).arg(&target),
+            &format!("mount {}", target.display()),
         );
-        run(
-            Command::new("mount")
-                .args(["-t", "proc", "proc"])
-                .arg(path.join("proc")),
-            "mount /proc",
-        );
-        Root { path, sshd: None }
     }
 
     fn chroot(&self, args: &[&str]) -> Command {
@@ -124,17 +140,26 @@ impl Drop for Root {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for m in ["proc", "dev"] {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.path.join(m))
-                .status();
+        // In reverse order; lazily if a plain unmount is refused (busy).
+        for m in self.mounts.drain(..).rev() {
+            let quiet = |c: &mut Command| {
+                c.stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !quiet(Command::new("umount").arg(&m)) {
+                quiet(Command::new("umount").arg("-l").arg(&m));
+            }
         }
     }
 }
 
 #[test]
 fn the_package_installs_serves_the_lane_and_uninstalls() {
+    // debootstrap (once, then cached) and a release build with LTO.
+    crate::common::deadline(1500);
     require_root();
     let deb = String::from_utf8(
         run(

@@ -9,7 +9,11 @@ answer, before or after the upstream executed the request:
                           "body","delay_ms","reset","malformed","oversized","hold"}
   POST   /_proxy/release releases every held request
   DELETE /_proxy/faults
-  GET    /_proxy/state   {"held": N, "requests": [[method, path], ...]}
+  GET    /_proxy/state   {"held": N, "requests": [[method, path], ...],
+                          "fired": [[method, path], ...]} ("requests": every
+                          request forwarded or faulted; "fired": those a fault
+                          was applied to since the faults were last cleared)
+  DELETE /_proxy/requests forgets "requests"
 
 Run:  fault_proxy.py --upstream http://127.0.0.1:8200 --port-file P
 Loopback only.
@@ -77,7 +81,11 @@ class Handler(FaultingHandler, BaseHTTPRequestHandler):
                 self.server.faults.release()
                 out = {"released": True}
             elif p == "/_proxy/state" and m == "GET":
-                out = {"held": self.server.faults.held, "requests": st.requests}
+                out = {
+                    "held": self.server.faults.held,
+                    "requests": st.requests,
+                    "fired": self.server.faults.fired_requests(),
+                }
             elif p == "/_proxy/requests" and m == "DELETE":
                 st.requests.clear()
                 out = {"requests": []}

@@ -7,6 +7,10 @@ request was executed: the change is made, the answer lost), and what it does:
 no answer), "malformed" (a body that is not JSON), "oversized" (2 MiB),
 "hold" (the request waits until released; with "drop" it is then reset,
 never executed)}.
+
+Each request a fault was applied to is recorded ([method, path], in order)
+until the faults are cleared, so a test can tell that the faulted request
+was made at all ("fired" in the simulator's and the proxy's state).
 """
 import json
 import socket
@@ -26,6 +30,8 @@ class Faults:
         self.items = []
         self.held = 0
         self.gate = threading.Event()
+        # [method, path] of each request a fault was taken for, since clear().
+        self.fired = []
 
     def add(self, f):
         f.setdefault("method", "*")
@@ -37,6 +43,12 @@ class Faults:
     def clear(self):
         with self.lock:
             self.items.clear()
+            self.fired.clear()
+
+    def fired_requests(self):
+        """[method, path] of each request a fault was applied to since clear()."""
+        with self.lock:
+            return [list(r) for r in self.fired]
 
     def take(self, method, path):
         """The first fault for this request, its count spent (None if none)."""
@@ -44,6 +56,7 @@ class Faults:
             for f in self.items:
                 if f["count"] > 0 and f["method"] in (method, "*") and path.startswith(f["path"]):
                     f["count"] -= 1
+                    self.fired.append([method, path])
                     return dict(f)
         return None
 

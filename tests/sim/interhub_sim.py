@@ -15,18 +15,25 @@ hosts in network namespaces reach it. Both listeners serve one state.
 Control routes (tests only; ops-warden never calls them):
   POST   /_sim/faults  a fault on a route (faults.py says what one can do;
                        the OpenBao proxy takes the same)
-  POST   /_sim/reset   forgets everything (hubs, keys, tokens, faults)
+  POST   /_sim/reset   forgets everything (hubs, keys, tokens, faults) except the
+                       record of issued secrets below
   POST   /_sim/release releases every held request (GET /_sim/state "held"
                        counts the requests waiting now)
   DELETE /_sim/faults
   POST   /_sim/latency {"ms": N}: every answer N ms away (a distant Inter-Hub)
   DELETE /_sim/counters restarts "in_flight_max" and "write_requests"
-  GET    /_sim/secrets every key and access token ever issued (for output scans)
+  GET    /_sim/secrets {"keys": [...], "tokens": [...]}: every runtime key
+                       (revoked ones too) and access token this process ever
+                       issued, resets included (an append-only record, for the
+                       tests' output scans: a secret of an earlier cell is
+                       still looked for)
   GET    /_sim/state   hubs, manifests, consumers, keys (never secrets), widgets,
                        events, "writes" (state-changing operations so far),
                        "write_requests" (every non-GET request received,
                        token minting aside), "in_flight_max" (most requests
-                       in flight at once)
+                       in flight at once), "held" (requests a hold keeps now),
+                       "fired" ([method, path] of each request a fault was
+                       applied to since the faults were last cleared)
 The request log (JSON lines) records every request as received, headers and
 body included, so tests can check where each secret travelled.
 """
@@ -60,7 +67,19 @@ def digest(doc):
     return "sha256:" + hashlib.sha256(canonical(doc).encode("utf-8")).hexdigest()
 
 
+class Issued:
+    """Every secret this process issued, in order. Append-only: neither
+    /_sim/reset nor anything else clears it."""
+
+    def __init__(self):
+        self.keys = []
+        self.tokens = []
+
+
 class State:
+    # What /_sim/reset clears. `issued` is deliberately not among them.
+    RESETTABLE = ("hubs", "manifests", "consumers", "keys", "tokens", "widgets", "events")
+
     def __init__(self, operator_key):
         self.operator_key = operator_key
         self.hubs = {}
@@ -77,6 +96,7 @@ class State:
         self.latency_ms = 0
         self.in_flight = 0
         self.in_flight_max = 0
+        self.issued = Issued()
 
     def new_id(self, kind):
         self.seq += 1
@@ -99,6 +119,7 @@ class State:
             "writes": self.writes,
             "write_requests": self.write_requests,
             "held": self.faults.held,
+            "fired": self.faults.fired_requests(),
             "in_flight_max": self.in_flight_max,
             "latency_ms": self.latency_ms,
         }
@@ -331,6 +352,7 @@ def token(h, st, raw):
         raise Reply(400, {"error": "invalid_scope"})
     tok = "iat_" + secrets.token_urlsafe(24)
     st.tokens[tok] = {"consumer": cons["id"], "scopes": scopes, "exp": time.time() + 300}
+    st.issued.tokens.append(tok)
     return 200, {"access_token": tok, "token_type": "Bearer", "expires_in": 300, "scope": " ".join(scopes)}, {}
 
 
@@ -403,6 +425,7 @@ def admin(h, st, raw, m, rest, q):
             key = {"id": st.new_id("key"), "prefix": prefix, "status": "active", "createdAt": now(),
                    "secret": f"{prefix}.{body}", "consumer": cid}
             st.keys[key["id"]] = key
+            st.issued.keys.append(key["secret"])
             st.writes += 1
             return 201, {"id": key["id"], "prefix": prefix, "key": key["secret"], "createdAt": key["createdAt"]}, {}
         if len(rest) == 4 and m == "DELETE":
@@ -478,7 +501,8 @@ def sim_control(h, st, raw, p, m):
         return 200, {"faults": []}, {}
     if p == "/_sim/reset" and m == "POST":
         # A fresh Inter-Hub (the fault matrix runs each cell from scratch).
-        for k in ("hubs", "manifests", "consumers", "keys", "tokens", "widgets", "events"):
+        # The record of issued secrets stays: the scans look for all of them.
+        for k in State.RESETTABLE:
             getattr(st, k).clear()
         st.faults.clear()
         st.faults.release()
@@ -499,9 +523,10 @@ def sim_control(h, st, raw, p, m):
     if p == "/_sim/state" and m == "GET":
         return 200, st.public_state(), {}
     if p == "/_sim/secrets" and m == "GET":
-        # Every secret this simulator ever issued (keys, revoked ones too, and
-        # access tokens), for the tests' output scans. Never called by ops-warden.
-        return 200, {"keys": [k["secret"] for k in st.keys.values()], "tokens": list(st.tokens)}, {}
+        # Every secret this simulator process ever issued (keys, revoked ones
+        # too, and access tokens), resets included, for the tests' output
+        # scans. Never called by ops-warden.
+        return 200, {"keys": list(st.issued.keys), "tokens": list(st.issued.tokens)}, {}
     raise err(404, "not_found", "no such control route")
 
 

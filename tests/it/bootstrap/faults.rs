@@ -70,6 +70,11 @@ fn a_fault_on_any_step_leaves_a_state_the_next_run_completes() {
     }
 }
 
+/// Two hosts (each its own state folder and lock) bootstrap at once. Both
+/// key creations are held at the simulator until both have arrived, so both
+/// hosts are inside the critical section together by construction; then
+/// both go on. Both succeed: one stores the key it made (`created`), the
+/// other loses the check-and-set and reuses the stored key (`reused`).
 #[test]
 fn two_hosts_racing_end_with_one_live_stored_key() {
     let lab = Lab::start("boot-race");
@@ -80,33 +85,49 @@ fn two_hosts_racing_end_with_one_live_stored_key() {
             ..Default::default()
         },
     );
-    // Slow key creation so both hosts are inside the critical section together.
-    lab.sim.fault(json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "delay_ms": 1500, "count": 2}));
-    // Both must find the consumer first: create it with one run of --plan? No: run a bootstrap
-    // that stops before the key, so both racers start at the key step.
-    lab.sim
-        .fault(json!({"method": "POST", "path": "/api/v2/token", "status": 500, "count": 0}));
-    let a = lab
-        .force_command(&lab.config, "bootstrap --skip-event")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let b = lab
-        .force_command(&other, "bootstrap --skip-event")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    lab.sim.fault(
+        json!({"method": "POST", "path": "/api/v2/admin/api-consumers/", "hold": true, "count": 2}),
+    );
+    let spawn = |config: &std::path::PathBuf| {
+        lab.force_command(config, "bootstrap --skip-event")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(&lab.config);
+    let b = spawn(&other);
+    lab.sim.wait_held(2);
+    lab.sim.release();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let (da, db) = (evidence(&a), evidence(&b));
-    let ok = [&a, &b]
-        .iter()
-        .filter(|o| o.status.code() == Some(0))
-        .count();
-    assert!(ok >= 1, "{da:#}\n{db:#}");
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "host A ({}): {da:#}",
+        code_of(&da)
+    );
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "host B ({}): {db:#}",
+        code_of(&db)
+    );
+    let mut statuses = [
+        da["result"]["runtime_key"]["status"]
+            .as_str()
+            .unwrap_or("-"),
+        db["result"]["runtime_key"]["status"]
+            .as_str()
+            .unwrap_or("-"),
+    ];
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        ["created", "reused"],
+        "one host created the key, the other lost the race and reused it:\n{da:#}\n{db:#}"
+    );
     lab.assert_one_live_stored_key();
-    let rks = [&da["result"]["runtime_key"], &db["result"]["runtime_key"]];
-    let created = rks.iter().filter(|r| r["status"] == "created").count();
-    assert!(created <= 1, "at most one key stays created: {rks:?}");
     // A final run on either host reuses that key.
     let again = lab.run("bootstrap --skip-event");
     assert_eq!(

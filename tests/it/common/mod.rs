@@ -13,10 +13,16 @@ pub mod sim;
 pub mod sshd;
 pub mod syslog;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 /// The binary under test; `OW_BIN` points the tests at another build (to
 /// show a regression test failing on an older binary).
@@ -60,8 +66,241 @@ pub fn require_root() {
     );
 }
 
+// ---- Deadlines: a hung test ends the run, naming itself. ----
+
+/// How long a test may run, from its first fixture, unless it says
+/// otherwise with `deadline`.
+pub const DEFAULT_DEADLINE_SECS: u64 = 300;
+
+/// A running test's clock: when it was first seen, and its time allowed.
+struct Watched {
+    start: Instant,
+    secs: u64,
+}
+
+/// The running tests, by name (libtest runs each test on a thread named
+/// after it).
+fn watched() -> MutexGuard<'static, HashMap<String, Watched>> {
+    static WATCHED: OnceLock<Mutex<HashMap<String, Watched>>> = OnceLock::new();
+    WATCHED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes a test off the watch when its thread ends (passed or panicked):
+/// libtest runs each test on a fresh thread that ends with it, and this
+/// thread-local's destructor runs then.
+struct WatchGuard(String);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        watched().remove(&self.0);
+    }
+}
+
+thread_local! {
+    static WATCH_GUARD: RefCell<Option<WatchGuard>> = const { RefCell::new(None) };
+}
+
+/// The test this thread runs, if it is a test's thread (not the main
+/// thread, nor a thread a test spawned: those have no name).
+fn test_name() -> Option<String> {
+    let t = std::thread::current();
+    t.name().filter(|n| *n != "main").map(str::to_string)
+}
+
+/// Puts the test on this thread on the watch (from now, with the default
+/// time, unless it already is); `secs` sets its time allowed, counted from
+/// when it was first seen.
+fn watch(secs: Option<u64>) {
+    let Some(name) = test_name() else {
+        return;
+    };
+    {
+        let mut w = watched();
+        let entry = w.entry(name.clone()).or_insert_with(|| Watched {
+            start: Instant::now(),
+            secs: DEFAULT_DEADLINE_SECS,
+        });
+        if let Some(secs) = secs {
+            entry.secs = secs;
+        }
+    }
+    let _ = WATCH_GUARD.try_with(|g| {
+        let mut g = g.borrow_mut();
+        if g.is_none() {
+            *g = Some(WatchGuard(name));
+        }
+    });
+    start_watchdog();
+}
+
+/// The test on this thread must end within `secs` of its start (its first
+/// fixture, or this call if it comes first). Long tests call it first thing;
+/// every test that makes a `Fixture` has `DEFAULT_DEADLINE_SECS` otherwise.
+pub fn deadline(secs: u64) {
+    watch(Some(secs));
+}
+
+/// One thread for the whole process: once a second, a test past its time
+/// is named on stderr (`TEST DEADLINE: <test> exceeded <N> s`), whatever
+/// this process started is killed, and the process exits 124.
+fn start_watchdog() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        std::thread::Builder::new()
+            .name("test-deadline-watchdog".into())
+            .spawn(|| loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let late: Vec<(String, u64)> = watched()
+                    .iter()
+                    .filter(|(_, w)| w.start.elapsed() > Duration::from_secs(w.secs))
+                    .map(|(name, w)| (name.clone(), w.secs))
+                    .collect();
+                if late.is_empty() {
+                    continue;
+                }
+                // Straight to stderr: print macros on a thread a test spawned
+                // go to that test's captured output, never shown after exit.
+                let mut err = std::io::stderr();
+                for (name, secs) in &late {
+                    let _ = writeln!(err, "TEST DEADLINE: {name} exceeded {secs} s");
+                }
+                kill_descendants();
+                std::process::exit(124);
+            })
+            .expect("the deadline watchdog starts");
+    });
+}
+
+/// SIGKILLs every process this one started, and theirs (services, sshd,
+/// runs of the binary): nothing outlives the test binary to hold a port
+/// or the output the run is read through.
+fn kill_descendants() {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut todo = vec![std::process::id() as i32];
+    let mut found = Vec::new();
+    while let Some(p) = todo.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            found.push(c);
+            todo.push(c);
+        }
+    }
+    for pid in found {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+// ---- Removing folders, never through a mount point. ----
+
+/// Undoes the escapes of a /proc/self/mountinfo field (`\040` is a space).
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) if b[i] == b'\\' => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// The mount points at or under `dir` in this process's mount table, or
+/// `None` if the table cannot be read.
+pub fn mounts_under(dir: &Path) -> Option<Vec<PathBuf>> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    Some(
+        table
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(unescape_mountinfo)
+            .filter(|m| m.starts_with(&dir))
+            .collect(),
+    )
+}
+
+/// Removes `dir` and everything in it, but never through a mount point:
+/// whatever is mounted at or under it is unmounted first (`umount -l`,
+/// deepest first), and if anything is still mounted there, or the mount
+/// table cannot be read, the folder is left in place with a warning on
+/// stderr. Whether it is gone.
+pub fn remove_tree(dir: &Path) -> bool {
+    if std::fs::symlink_metadata(dir).is_err() {
+        return true;
+    }
+    let mut mounts = mounts_under(dir);
+    for _ in 0..3 {
+        let Some(m) = mounts.as_mut().filter(|m| !m.is_empty()) else {
+            break;
+        };
+        m.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for p in m.iter() {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(p)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        mounts = mounts_under(dir);
+    }
+    match mounts {
+        Some(m) if m.is_empty() => {
+            let _ = std::fs::remove_dir_all(dir);
+            true
+        }
+        left => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: {} is left in place, not deleted: {}",
+                dir.display(),
+                match left {
+                    Some(m) => format!("still mounted under it: {m:?}"),
+                    None => "/proc/self/mountinfo cannot be read".to_string(),
+                }
+            );
+            false
+        }
+    }
+}
+
 /// A fresh folder under a root-owned 0755 parent outside /tmp (sshd's
-/// StrictModes refuses paths under world-writable folders). Removed on drop.
+/// StrictModes refuses paths under world-writable folders). Removed on drop
+/// (never through a mount point: see `remove_tree`). Making one puts the
+/// test on the deadline watch (`deadline`).
 pub struct Fixture {
     pub dir: PathBuf,
 }
@@ -70,6 +309,7 @@ static FIXTURES: AtomicUsize = AtomicUsize::new(0);
 
 impl Fixture {
     pub fn new(name: &str) -> Fixture {
+        watch(None);
         let base = if is_root() {
             PathBuf::from("/var/lib/ops-warden-test")
         } else {
@@ -81,7 +321,11 @@ impl Fixture {
             std::process::id(),
             FIXTURES.fetch_add(1, Ordering::SeqCst)
         ));
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            remove_tree(&dir),
+            "{}: an old folder with something mounted in it",
+            dir.display()
+        );
         std::fs::create_dir_all(&dir).unwrap();
         for d in [&base, &dir] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -153,7 +397,7 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         if std::env::var_os("OW_KEEP_FIXTURES").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            remove_tree(&self.dir);
         }
     }
 }
@@ -280,6 +524,46 @@ pub fn error_keys(doc: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The error code of a binary run's JSON document (`"none"` if it has
+/// none): the evidence's `error.code`, or the `code` of `audit verify`'s
+/// report. Tests obtain codes of binary runs through this (or
+/// `host_code_of`), so that each code is also recorded (`note_code`).
 pub fn code_of(doc: &serde_json::Value) -> &str {
-    doc["error"]["code"].as_str().unwrap_or("none")
+    let code = doc["error"]["code"]
+        .as_str()
+        .or_else(|| doc["code"].as_str())
+        .unwrap_or("none");
+    note_code(code);
+    code
+}
+
+/// The error code at the end of a host-side command's stderr line
+/// (`ops-warden: <message> (<code>)`), recorded like `code_of`'s.
+pub fn host_code_of(out: &Output) -> Option<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, code) = stderr.trim_end().rsplit_once(" (")?;
+    let code = code.strip_suffix(')')?.to_string();
+    note_code(&code);
+    Some(code)
+}
+
+/// Appends `code` (one line) to the file `OW_CODES_SEEN` names, when set:
+/// `tests/run.sh` checks afterwards that every README code was seen in a
+/// run. Errors are ignored (an unprivileged run may not write there).
+pub fn note_code(code: &str) {
+    let Some(path) = std::env::var_os("OW_CODES_SEEN") else {
+        return;
+    };
+    if code == "none" || code.is_empty() {
+        return;
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        // One write of the whole line: O_APPEND keeps lines of parallel
+        // tests whole.
+        let _ = f.write_all(format!("{code}\n").as_bytes());
+    }
 }

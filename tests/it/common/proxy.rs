@@ -56,6 +56,15 @@ impl Proxy {
         self.svc.kill();
     }
 
+    /// `[method, path]` of each request a fault was applied to since the
+    /// faults were last cleared: proof that the faulted request was made.
+    pub fn fired(&self) -> Vec<Value> {
+        self.control("GET", "/_proxy/state", None)["fired"]
+            .as_array()
+            .expect("fired")
+            .clone()
+    }
+
     pub fn held(&self) -> u64 {
         self.control("GET", "/_proxy/state", None)["held"]
             .as_u64()

@@ -142,7 +142,8 @@ impl Sim {
         self.svc.request("POST", path, ctype, &[], form)
     }
 
-    /// Every key (revoked ones too) and access token the simulator issued.
+    /// Every key (revoked ones too) and access token this simulator process
+    /// issued, resets included (the simulator keeps an append-only record).
     pub fn issued_secrets(&self) -> Vec<String> {
         let (st, v) = self.request("GET", "/_sim/secrets", None, &[]);
         assert_eq!(st, 200);
@@ -151,6 +152,13 @@ impl Sim {
             .flat_map(|k| v[*k].as_array().expect("a list").clone())
             .map(|s| s.as_str().expect("text").to_string())
             .collect()
+    }
+
+    /// `[method, path]` of each request a fault was applied to since the
+    /// faults were last cleared (`clear_faults`, `reset`): proof that the
+    /// faulted request was made.
+    pub fn fired(&self) -> Vec<Value> {
+        self.state()["fired"].as_array().expect("fired").clone()
     }
 
     /// Lets every request a `hold` fault is keeping go on.

@@ -66,6 +66,13 @@ pub const TARGETS: &[Target] = &[
     ob("openbao revoke-self", "POST", "/v1/auth/token/revoke-self"),
     ih("interhub health", "GET", "/api/v2/health"),
     ih("interhub registries", "GET", "/api/v2/widget-types"),
+    ih("interhub hub-registry", "GET", "/api/v2/hub-registry"),
+    ih("interhub event-types", "GET", "/api/v2/event-types"),
+    ih(
+        "interhub annotation-categories",
+        "GET",
+        "/api/v2/annotation-categories",
+    ),
     ih("interhub get hub", "GET", "/api/v2/admin/hubs/ops-hub"),
     ih("interhub create hub", "POST", "/api/v2/admin/hubs"),
     ih(

@@ -5,13 +5,18 @@
 //! a proxy in front of the real OpenBao; timeouts and signals use a hold (the
 //! request waits until released), so no cell depends on timing.
 //!
-//! Each cell asserts: the exit code is the README's for the error code; the
-//! audit log's last record is this run's result with the same outcome and
-//! code (an intent, after SIGKILL); at most one live key, and it is the
-//! stored one; no temporary file left; and the next run (faults cleared)
-//! converges to exactly one live, stored key. The observed table is compared
-//! with the committed `wiki/FaultMatrix.md` (`OW_BLESS=1` rewrites it), so
-//! each cell's exit and code are asserted exactly.
+//! Each cell asserts: the fault fired (the simulator or the proxy applied it
+//! to a request: the faulted request was made); the exit code is the
+//! README's for the error code; the audit log's last record is this run's
+//! result with the same outcome and code (an intent, after SIGKILL); at most
+//! one live key, and it is the stored one (after SIGKILL at most one live
+//! key in all: the killed run may have left the key it was making live and
+//! unstored); no temporary file left; and the next run (faults cleared)
+//! converges to exactly one live, stored key. Every run's output, the next
+//! runs' included, is scanned at the end for every secret any cell issued.
+//! The observed table is compared with the committed `wiki/FaultMatrix.md`
+//! (`OW_BLESS=1` rewrites it), so each cell's exit and code are asserted
+//! exactly.
 
 mod cells;
 
@@ -22,7 +27,7 @@ use serde_json::Value;
 
 use crate::common::lab::{Lab, LabOptions};
 use crate::common::proxy::Proxy;
-use crate::common::{assert_schema, evidence};
+use crate::common::{assert_schema, code_of, evidence};
 
 pub(super) use cells::{Service, Target, FAULTS, TARGETS};
 
@@ -36,8 +41,10 @@ struct Cell {
 struct Matrix {
     lab: Lab,
     proxy: Proxy,
-    /// Every run's output, scanned once at the end for every secret any
-    /// cell issued (a secret issued later is looked for in earlier output too).
+    /// Every run's output (the cells' and the next runs'), scanned once at
+    /// the end for every secret any cell issued (the simulator's record of
+    /// issued secrets survives its resets, so a secret issued later is
+    /// looked for in earlier output too).
     outputs: std::cell::RefCell<Vec<Output>>,
     config: std::path::PathBuf,
     /// README: error code -> exit code.
@@ -87,6 +94,14 @@ impl Matrix {
         }
     }
 
+    /// `[method, path]` of each request the cell's fault was applied to.
+    fn fired(&self, t: &Target) -> Vec<Value> {
+        match t.service {
+            Service::InterHub => self.lab.sim.fired(),
+            Service::OpenBao => self.proxy.fired(),
+        }
+    }
+
     fn release(&self, t: &Target) {
         match t.service {
             Service::InterHub => self.lab.sim.release(),
@@ -133,6 +148,17 @@ impl Matrix {
             }
             _ => child.wait_with_output().unwrap(),
         };
+        // A fault that matched nothing (a path that changed, a request no
+        // longer made) would look like one the run tolerates.
+        let fired = self.fired(t);
+        assert!(
+            !fired.is_empty(),
+            "{} × {fault}: the fault never fired: no {} {}… was made; stdout: {}",
+            t.name,
+            t.method,
+            t.path,
+            String::from_utf8_lossy(&out.stdout)
+        );
         let cell = self.check_run(t, fault, &out);
         // A held request the run gave up on now reaches the server (late).
         self.release(t);
@@ -160,7 +186,12 @@ impl Matrix {
             assert_eq!(out.status.code(), None, "{at}: killed");
             assert!(out.stdout.is_empty(), "{at}: no evidence after SIGKILL");
             assert_eq!(last["event"], "intent", "{at}: the intent is on disk");
+            // The killed run may have left the key it was making live and
+            // unstored (the next run revokes it: `converge`); never two.
+            let live = self.lab.sim.active_keys();
+            assert!(live.len() <= 1, "{at}: {} live keys", live.len());
             self.no_temp_files(&at);
+            self.outputs.borrow_mut().push(out.clone());
             return Cell {
                 exit: "killed".into(),
                 code: "-".into(),
@@ -170,7 +201,7 @@ impl Matrix {
         let doc = evidence(out);
         assert_schema(&doc);
         let exit = out.status.code().expect("an exit code");
-        let code = doc["error"]["code"].as_str().unwrap_or("none").to_string();
+        let code = code_of(&doc).to_string();
         let want = if code == "none" { 0 } else { self.exits[&code] };
         assert_eq!(exit, want, "{at}: exit {exit} is not {code}'s: {doc:#}");
         assert_eq!(last["event"], "result", "{at}");
@@ -210,6 +241,7 @@ impl Matrix {
             t.name
         );
         self.lab.assert_one_live_stored_key();
+        self.outputs.borrow_mut().push(out);
     }
 
     fn at_most_one_live_stored_key(&self, at: &str) {
@@ -251,9 +283,11 @@ fn render(rows: &[(String, String, Cell)]) -> String {
          Generated by `tests/it/fault_matrix` (`OW_BLESS=1 cargo test --test it fault_matrix` \
          rewrites it; the test fails when a run differs). Each row is one cell: a first \
          `bootstrap` with that fault on that request; the run's exit code, error code and \
-         runtime key status. In every cell the audit log's last record is the run's result \
-         (an intent after SIGKILL), at most one key is live and it is the stored one, no \
-         temporary file is left, and the next run converges to exactly one live, stored key.\n\n\
+         runtime key status. In every cell the fault fired (the faulted request was made), \
+         the audit log's last record is the run's result (an intent after SIGKILL), at most \
+         one key is live and it is the stored one (after SIGKILL: at most one key is live, \
+         stored or not), no temporary file is left, and the next run converges to exactly \
+         one live, stored key.\n\n\
          Faults: `5xx` (500 on every attempt), `429` (with `Retry-After: 0`), `timeout` (held \
          past the 1 s timeout), `reset` (RST, no answer), `malformed` (not JSON), `oversized` \
          (2 MiB), `401`, `403`, and ops-warden killed (`SIGKILL`) or signalled (`SIGTERM`, \
@@ -271,6 +305,7 @@ fn render(rows: &[(String, String, Cell)]) -> String {
 
 #[test]
 fn every_request_of_a_bootstrap_under_every_fault() {
+    crate::common::deadline(1500);
     let m = Matrix::start();
     let mut rows = Vec::new();
     // OW_MATRIX_ONLY=<request name part>: one row's cells (while debugging;
@@ -285,10 +320,22 @@ fn every_request_of_a_bootstrap_under_every_fault() {
             rows.push((t.name.to_string(), f.to_string(), cell));
         }
     }
-    let outputs = m.outputs.borrow();
+    // One scan of all the runs' stdout, one of their stderr (joined by
+    // newlines, which no form of a secret holds) and one of the audit log:
+    // every secret's forms are made three times, not once per run.
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for o in m.outputs.borrow().iter() {
+        stdout.extend_from_slice(&o.stdout);
+        stdout.push(b'\n');
+        stderr.extend_from_slice(&o.stderr);
+        stderr.push(b'\n');
+    }
     let audit = std::fs::read(&m.lab.audit).expect("the audit log");
-    let outs: Vec<&Output> = outputs.iter().collect();
-    crate::common::scan::assert_run_clean(&outs, &audit, &m.lab.secrets());
+    let secrets = m.lab.secrets();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    crate::common::scan::assert_clean("a run's stdout", &stdout, &secrets);
+    crate::common::scan::assert_clean("a run's stderr", &stderr, &secrets);
+    crate::common::scan::assert_clean("the audit log", &audit, &secrets);
     // The chain holds across every cell, killed runs included.
     let v = std::process::Command::new(crate::common::bin())
         .arg("--config")
