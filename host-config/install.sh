@@ -3,7 +3,11 @@
 # is installed. Renders the config, the principals file and the sshd snippet
 # from flags (no placeholder is left), checks them with `sshd -t`, the
 # effective settings for the lane user (`ops-warden check-config --sshd`,
-# which runs `sshd -T -C user=…,host=…,addr=…`), and only then reloads sshd.
+# which runs `sshd -T -C user=…,host=…,addr=…` and reads every Match block
+# for AcceptEnv), and only then reloads sshd. check-config's warnings (the
+# lane user's home, PAM reading ~/.pam_environment) go to stderr. The lane
+# user must exist, with a home it cannot write (the package's postinst makes
+# ihub-bootstrap so: /usr/lib/ops-warden/home, root's, 0755).
 # Idempotent: a second run with the same flags changes nothing and does not
 # reload. Prints one JSON line: {"changed": [...], "unchanged": [...], "reloaded": bool}.
 #
@@ -138,6 +142,12 @@ put "$WORK/snippet" "$SNIPPET_DIR/50-ops-warden.conf" 644
 if ! "$BINARY" --config "$CONFIG" check-config --sshd --sshd-config "$SSHD_CONFIG" > "$WORK/check.json"; then
   cat "$WORK/check.json" >&2
   die "check-config refused the result; sshd left as it runs"
+fi
+# Warnings do not stop the install, but are shown: a lane user's home it can
+# write, or sshd's PAM stack reading ~/.pam_environment (set user_readenv=0).
+if ! grep -q '"warnings":\[\]' "$WORK/check.json"; then
+  echo "install.sh: check-config warns (\"warnings\"):" >&2
+  cat "$WORK/check.json" >&2
 fi
 
 RELOADED=false

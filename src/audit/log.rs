@@ -59,6 +59,13 @@ pub struct AuditLog {
 /// The high-water mark's file name in the state folder.
 const MARK: &str = "audit.seq";
 
+/// The writers' lock is the folder owner's alone. flock ignores how a file
+/// was opened, so an auditor (the folder's group, often `adm`) who could
+/// read it could hold it and turn every run `busy`. A lock found with
+/// group or other bits is set to this mode on its descriptor (the open
+/// checked it is the folder owner's; that owner or root may change it).
+const LOCK_MODE: u32 = 0o600;
+
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
         AuditLog {
@@ -166,7 +173,7 @@ impl AuditLog {
         let dir = WorkDir::open(&folder, self.lane).map_err(fail)?;
         let lock_name = format!("{name}.lock");
         let lock_file = dir
-            .open_file(&lock_name, Access::ReadWrite, Some(0o640))
+            .open_file(&lock_name, Access::ReadWrite, Some(LOCK_MODE))
             .map_err(|m| fail(format!("lock: {m}")))?
             .ok_or_else(|| fail("lock: vanished".into()))?;
         let signals = if interruptible {
@@ -338,4 +345,40 @@ pub(super) fn seq_of(line: &str) -> Result<u64, String> {
     v.get("seq")
         .and_then(Value::as_u64)
         .ok_or_else(|| "record has no seq".to_string())
+}
+
+#[cfg(test)]
+mod lock_mode_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn rec() -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("event".into(), "intent".into());
+        m
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn the_writers_lock_is_made_0600() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(d.path().join("audit.jsonl"));
+        log.append(rec()).unwrap();
+        assert_eq!(mode_of(&d.path().join("audit.jsonl.lock")), 0o600);
+    }
+
+    /// I-5: a lock an older version left group-readable is taken back.
+    #[test]
+    fn a_group_readable_writers_lock_is_set_to_0600_on_its_descriptor() {
+        let d = tempfile::tempdir().unwrap();
+        let lock = d.path().join("audit.jsonl.lock");
+        std::fs::write(&lock, "").unwrap();
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let log = AuditLog::new(d.path().join("audit.jsonl"));
+        log.append(rec()).unwrap();
+        assert_eq!(mode_of(&lock), 0o600);
+    }
 }

@@ -104,6 +104,26 @@ fn cell(v: Option<&str>, width: usize) -> String {
     }
 }
 
+/// A record as `--json` prints it: serialised again (the file's own bytes
+/// never reach the terminal), with every character a terminal could act on
+/// written as a `\uXXXX` escape. serde_json escapes C0 (U+0000..U+001F)
+/// itself; DEL, the C1 controls (U+0080..U+009F: U+009B is a one-byte CSI)
+/// and U+2028/U+2029 are escaped here. Outside its strings the JSON text is
+/// ASCII, so each of these sits inside a string and its escape is the same
+/// JSON value.
+fn json_line(v: &Value) -> Result<String, Error> {
+    let text = serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}') {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 /// Prints the matching records, as JSON lines or as a table with a header.
 /// Reads plain or gzip files; lines that are not records are skipped.
 pub fn show(
@@ -151,7 +171,7 @@ pub fn show(
         }
         shown += 1;
         if json {
-            w(writeln!(out, "{line}"))?;
+            w(writeln!(out, "{}", json_line(&v)?))?;
             continue;
         }
         let s = |p: &str| v.pointer(p).and_then(Value::as_str);
@@ -171,4 +191,49 @@ pub fn show(
         ))?;
     }
     Ok(shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Text no terminal acts on: no C0, DEL or C1 control, no line separator.
+    fn inert(text: &str) -> bool {
+        !text
+            .chars()
+            .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    }
+
+    /// I-4: a record holding C1 controls (valid JSON) reached the terminal raw.
+    #[test]
+    fn json_lines_escape_c1_del_and_line_separators() {
+        let v = serde_json::json!({
+            "command": "a\u{9b}31mb\u{9d}0;title\u{7}c\u{7f}\u{1b}[2J\u{2028}\u{2029}\\\u{85}",
+            "caller": {"key_id": "k\u{80}\u{9f}"},
+        });
+        let line = json_line(&v).unwrap();
+        assert!(inert(&line), "{line:?}");
+        for esc in [
+            "\\u009b", "\\u009d", "\\u007f", "\\u001b", "\\u2028", "\\u0080",
+        ] {
+            assert!(line.contains(esc), "{esc} in {line}");
+        }
+        // The same record, and the escaped backslash before U+0085 stays one.
+        assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), v);
+    }
+
+    #[test]
+    fn show_json_prints_no_control_character_from_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("audit.jsonl");
+        let record = "{\"seq\":1,\"outcome\":\"refused\",\"command\":\"x\u{9b}2Jy\"}\n";
+        std::fs::write(&path, format!("{record}not a record \u{9b}\n")).unwrap();
+        let mut out = Vec::new();
+        let n = show(&path, &ShowFilter::default(), true, &mut out).unwrap();
+        assert_eq!(n, 1);
+        let text = String::from_utf8(out).unwrap();
+        assert!(inert(text.trim_end_matches('\n')), "{text:?}");
+        let v: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(v["command"], "x\u{9b}2Jy");
+    }
 }

@@ -1,7 +1,9 @@
 //! `check-config`: the config and every file it names, as provisioning sees it.
 
 mod effective;
+mod login;
 mod probes;
+mod sshd_scan;
 
 use std::path::{Path, PathBuf};
 
@@ -199,14 +201,19 @@ pub struct CheckOpts {
 }
 
 /// The whole check: the report and the exit code (78 for a config, file,
-/// folder or sshd problem; 69 when only a service check failed).
+/// folder or sshd problem; 69 when only a service check failed). Warnings
+/// (also `--sshd`'s: the lane user's home, PAM's user environment files)
+/// never change the exit code.
 pub fn report(cfg_path: &Path, opts: CheckOpts) -> (CheckReport, u8) {
     let (cfg, errors) = check_config(cfg_path);
     let mut checks = Vec::new();
     let mut effective = None;
+    let mut weak = cfg.as_ref().map(warnings).unwrap_or_default();
     if let Some(cfg) = &cfg {
         if opts.sshd {
-            checks.extend(sshd(cfg, opts.sshd_config.as_deref(), cfg_path));
+            let (c, w) = sshd(cfg, opts.sshd_config.as_deref(), cfg_path);
+            checks.extend(c);
+            weak.extend(w);
         }
         if opts.online {
             checks.extend(online(cfg));
@@ -230,7 +237,7 @@ pub fn report(cfg_path: &Path, opts: CheckOpts) -> (CheckReport, u8) {
         config: cfg_path.display().to_string(),
         ok: exit == exit::OK,
         errors,
-        warnings: cfg.as_ref().map(warnings).unwrap_or_default(),
+        warnings: weak,
         checks,
         effective,
     };

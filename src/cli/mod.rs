@@ -272,7 +272,17 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
     }
 }
 
+/// check-config opens the AppRole files and, with `--online`, logs in to
+/// OpenBao: it runs hardened as the runs do (umask 077, no core dump, not
+/// dumpable, inherited descriptors close-on-exec) with the environment
+/// cleared to the allowlist (it reads none of it: the config says all), so
+/// the secret_id and the login token never sit in a dumpable process and no
+/// variable steers the HTTP stack. No signal flags: nothing here has a
+/// critical section, and Ctrl-C must still end a check waiting on a service.
 fn check_config(cfg_path: &std::path::Path, opts: crate::check::CheckOpts) -> Result<u8, Error> {
+    crate::os::harden::harden_process()
+        .map_err(|e| Error::Internal(format!("hardening failed: {e}")))?;
+    let _ = crate::env::Environ::capture_and_clear(crate::env::Mode::Attended);
     let (report, exit) = crate::check::report(cfg_path, opts);
     emit(&serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?);
     Ok(exit)

@@ -4,6 +4,7 @@
 # Source it from the repo root; needs root (sshd logs in as another user).
 
 LAB_USER="${LAB_USER:-ihub-bootstrap}"
+LAB_HOME=/var/lib/ops-warden-lab/home
 LAB_PIDS=()
 LAB_CREATED_USER=0
 
@@ -51,7 +52,7 @@ lab_teardown() {
   for pid in "${LAB_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${LAB_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -n "${LAB:-}" ] && [ -z "${OW_LAB_KEEP:-}" ]; then rm -rf "$LAB"; fi
-  if [ "$LAB_CREATED_USER" = 1 ] && [ -z "${OW_LAB_KEEP:-}" ]; then userdel -r "$LAB_USER" 2>/dev/null || true; fi
+  if [ "$LAB_CREATED_USER" = 1 ] && [ -z "${OW_LAB_KEEP:-}" ]; then userdel "$LAB_USER" 2>/dev/null || true; fi
 }
 
 lab_up() {
@@ -92,8 +93,11 @@ lab_up() {
   SIM_PORT=$(cat "$LAB/sim.port")
 
   lab_say "lane user $LAB_USER and host files from host-config/"
+  # Its home is an empty folder that is root's, as the package makes it
+  # (PAM may read ~/.pam_environment there; the lane user must not write it).
+  install -d -o root -g root -m 0755 "$LAB_HOME"
   if ! id "$LAB_USER" >/dev/null 2>&1; then
-    useradd -m -s /bin/sh "$LAB_USER"
+    useradd -M -d "$LAB_HOME" -s /bin/sh "$LAB_USER"
     LAB_CREATED_USER=1
   fi
   usermod -p '*' "$LAB_USER"

@@ -58,7 +58,7 @@ fn audit_show_is_readable_and_escapes_everything() {
     // audit verify: JSON when piped (or --json), a short summary on a terminal.
     let (doc, _) = h.verify(&["--json"]);
     assert_eq!(doc["status"], "broken");
-    assert_eq!(doc["code"], "audit-chain-broken");
+    assert_eq!(crate::common::code_of(&doc), "audit-chain-broken");
     let cmd = format!(
         "{} --config {} audit verify",
         bin().display(),
@@ -112,10 +112,15 @@ fn the_auditors_group_reads_the_trail() {
     let (code, doc) = check();
     assert_eq!(code, Some(0), "{doc:#}");
     h.run_with(&cfg);
-    // Files inherit the group (setgid) and are group-readable, not writable.
-    for name in ["audit.jsonl", "audit.jsonl.head", "audit.jsonl.lock"] {
+    // Files inherit the group (setgid) and are group-readable, not
+    // writable; the writers' lock is out of the auditors' reach (I-5).
+    for (name, mode) in [
+        ("audit.jsonl", 0o640),
+        ("audit.jsonl.head", 0o640),
+        ("audit.jsonl.lock", 0o600),
+    ] {
         let m = std::fs::metadata(dir.join(name)).unwrap();
         assert_eq!(m.gid(), adm.gid.as_raw(), "{name}");
-        assert_eq!(m.mode() & 0o777, 0o640, "{name}");
+        assert_eq!(m.mode() & 0o777, mode, "{name}");
     }
 }

@@ -10,18 +10,50 @@ use std::time::{Duration, Instant};
 use super::{bin, free_port, repo, Fixture};
 
 pub const LANE_USER: &str = "ow-lane";
+/// The lane user's home: an empty folder that is root's, as the package
+/// makes it (a home the lane user could write is where PAM would read
+/// `~/.pam_environment` before ops-warden starts).
+pub const LANE_HOME: &str = "/var/lib/ow-lane-home";
 static USER_LOCK: Mutex<()> = Mutex::new(());
 
+/// Makes [`LANE_HOME`]: root:root, 0755.
+pub fn ensure_lane_home() {
+    let home = Path::new(LANE_HOME);
+    std::fs::create_dir_all(home).unwrap();
+    nix::unistd::chown(
+        home,
+        Some(nix::unistd::Uid::from_raw(0)),
+        Some(nix::unistd::Gid::from_raw(0)),
+    )
+    .unwrap();
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Creates the lane user once: /bin/sh shell (it runs the ForceCommand), no
-/// password but not locked (`usermod -p '*'`, since UsePAM is off).
+/// password but not locked (`usermod -p '*'`, since UsePAM is off), home
+/// [`LANE_HOME`] (a user an older run made with a home of its own is moved).
 pub fn ensure_lane_user() {
     let _g = USER_LOCK.lock().unwrap();
-    if nix::unistd::User::from_name(LANE_USER).unwrap().is_none() {
-        let st = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", LANE_USER])
-            .status()
-            .expect("useradd");
-        assert!(st.success(), "useradd {LANE_USER}");
+    ensure_lane_home();
+    match nix::unistd::User::from_name(LANE_USER).unwrap() {
+        None => {
+            let st = Command::new("useradd")
+                .args(["-M", "-d", LANE_HOME, "-s", "/bin/sh", LANE_USER])
+                .status()
+                .expect("useradd");
+            assert!(st.success(), "useradd {LANE_USER}");
+        }
+        Some(u) if u.dir != Path::new(LANE_HOME) => {
+            let st = Command::new("usermod")
+                .args(["-d", LANE_HOME, LANE_USER])
+                .status()
+                .expect("usermod");
+            assert!(
+                st.success(),
+                "usermod -d {LANE_HOME} {LANE_USER} (a process of {LANE_USER} still running?)"
+            );
+        }
+        Some(_) => {}
     }
     let st = Command::new("usermod")
         .args(["-p", "*", LANE_USER])

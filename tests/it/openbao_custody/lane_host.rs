@@ -150,7 +150,12 @@ fn check_config_online_reaches_both_services_and_changes_nothing() {
         .collect();
     assert_eq!(
         names,
-        ["openbao.login", "openbao.preflight", "interhub.health"]
+        [
+            "openbao.login",
+            "openbao.preflight",
+            "openbao.revoke",
+            "interhub.health"
+        ]
     );
     assert_eq!(lab.sim.state()["writes"], writes, "nothing written");
     assert!(lab.stored_key().is_none(), "no key made or stored");
