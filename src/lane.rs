@@ -165,6 +165,7 @@ pub(crate) fn bootstrap(
                     signals,
                     supplied_key: supplied_runtime,
                     state: Some(&state),
+                    orphan_age: ih.orphan_key_age,
                 };
                 steps::run(&mut ctx, opts, &mut report)
             }
@@ -247,15 +248,23 @@ fn run_helper(
             .find(|c| c.name == ih.consumer)
             .map(|c| c.id),
     };
+    let journal = runtime_key::HostJournal(state);
+    let keys = runtime_key::Custody {
+        store: bao,
+        api: &client,
+        journal: &journal,
+        run: &who.run_id,
+        orphan_age: ih.orphan_key_age,
+    };
     let custody = match (out.new_key, &consumer) {
         (Some((key, _)), Some(c)) => {
-            runtime_key::adopt(bao, &client, c, key, who, &mut report.runtime_key).map(drop)
+            runtime_key::adopt(&keys, c, key, who, &mut report.runtime_key).map(drop)
         }
         (Some(_), None) => Err(Error::RuntimeKeyOrphaned(
             "the helper made a key but its consumer is unknown".into(),
         )),
         // No new key: a run is ok only if a stored key exists and mints a token.
-        (None, Some(c)) => runtime_key::prove_stored(bao, &client, c, &mut report.runtime_key),
+        (None, Some(c)) => runtime_key::prove_stored(&keys, c, &mut report.runtime_key),
         (None, None) => Err(Error::HelperFailed(
             "the helper left no consumer and no key".into(),
         )),

@@ -1,6 +1,7 @@
 //! The ops-hub bootstrap: seeds, the native steps, the runtime-key critical
 //! section, the helper runner and the SQL fallback.
 
+mod custody_journal;
 pub mod helper;
 pub mod runtime_key;
 pub mod seeds;

@@ -94,6 +94,13 @@ pub enum KeyStatus {
     WouldRotate,
     /// The stored key no longer mints a token.
     Invalid,
+    /// The stored key was dead (`invalid_client`) and a new one replaced it.
+    Replaced,
+    /// `--plan`: the stored key is dead and would be replaced.
+    WouldReplace,
+    /// Ours may or may not be stored (the store's answer was lost): left
+    /// live, in the host's custody journal, for the next run to settle.
+    Unconfirmed,
 }
 
 impl KeyStatus {
@@ -101,11 +108,14 @@ impl KeyStatus {
     pub fn step_status(self) -> Status {
         match self {
             KeyStatus::Created => Status::Created,
-            KeyStatus::Rotated => Status::Updated,
+            KeyStatus::Rotated | KeyStatus::Replaced => Status::Updated,
             KeyStatus::WouldCreate => Status::WouldCreate,
-            KeyStatus::WouldRotate => Status::WouldUpdate,
+            KeyStatus::WouldRotate | KeyStatus::WouldReplace => Status::WouldUpdate,
             KeyStatus::Reused => Status::Reused,
-            KeyStatus::Revoked | KeyStatus::Orphaned | KeyStatus::Invalid => Status::Failed,
+            KeyStatus::Revoked
+            | KeyStatus::Orphaned
+            | KeyStatus::Invalid
+            | KeyStatus::Unconfirmed => Status::Failed,
         }
     }
 }
@@ -118,8 +128,12 @@ impl KeyStatus {
 pub struct KeyReport {
     pub status: Option<KeyStatus>,
     pub prefix: Option<String>,
-    /// After a rotation: the replaced key's prefix (revoked by this run).
+    /// After a rotation or a replacement: the replaced key's prefix
+    /// (revoked by this run).
     pub previous_prefix: Option<String>,
+    /// Why a stored key was replaced without `--rotate` (Inter-Hub's
+    /// `invalid_client` for it).
+    pub replaced_because: Option<String>,
     pub key_id: Option<String>,
     pub openbao_path: String,
     pub kv_version: Option<u64>,
@@ -128,8 +142,13 @@ pub struct KeyReport {
     /// Prefixes of keys revoked by this run (ours after a failed store or a
     /// lost race, a rotated-out key, unrecorded live keys).
     pub revoked: Vec<String>,
-    /// Active keys found that were not the stored one (plan: would revoke).
+    /// Plan: active keys that are not the stored one and that a run would
+    /// revoke.
     pub unrecorded: Vec<String>,
+    /// Active keys that are not the stored one and that this run could not
+    /// prove dead to everyone (another host's key on its way into the slot,
+    /// or a key younger than the orphan age): left for a later sweep.
+    pub left: Vec<String>,
 }
 
 /// A validation check that did not pass.

@@ -1,13 +1,20 @@
 //! The runtime key: the part that must never go wrong.
 //!
-//! A stored key is proven (it mints a token) and reused. A key that no longer
-//! works fails the run unless `--rotate`. A new key is created only after the
-//! pre-flight passed, and stored before anything else runs; if the store
-//! fails it is revoked at once, and if another host won the check-and-set its
-//! key is reused and ours revoked. Afterwards any other active key of the
-//! consumer is an unrecorded live credential and is revoked too. In no path
-//! does a live key remain that is not in OpenBao.
+//! A stored key is proven (it mints a token) and reused. A key Inter-Hub
+//! calls `invalid_client` is replaced (`replaced`); `--rotate` replaces one
+//! that still works. A new key is created only after the pre-flight passed,
+//! and stored before anything else runs; if the store certainly failed it is
+//! revoked at once, and if another host won the check-and-set its key is
+//! reused and ours revoked. A store whose outcome is unknown leaves the key
+//! in this host's custody journal for the next run to settle.
+//!
+//! No run revokes a key it cannot prove dead to everyone (the sweep's rule,
+//! `runtime_key_sweep.rs`): a fleet of hosts shares the slot, and another
+//! host's key may be on its way into it.
 
+use std::time::{Duration, Instant};
+
+pub use super::custody_journal::{HostJournal, Journal, NoJournal, Pending};
 pub use super::report::{KeyReport, KeyStatus};
 use crate::error::Error;
 use crate::interhub::{key_prefix, KeyApi, NewKey};
@@ -56,6 +63,17 @@ impl RuntimeStore for OpenBao {
     }
 }
 
+/// What custody acts with: the store, Inter-Hub's key calls, this host's
+/// journal, this run's id and the age past which an unstored key is an
+/// orphan.
+pub struct Custody<'a> {
+    pub store: &'a dyn RuntimeStore,
+    pub api: &'a dyn KeyApi,
+    pub journal: &'a dyn Journal,
+    pub run: &'a str,
+    pub orphan_age: Duration,
+}
+
 /// Inputs of the runtime-key step.
 pub struct KeyRequest<'a> {
     pub consumer_id: &'a str,
@@ -66,19 +84,29 @@ pub struct KeyRequest<'a> {
     pub who: &'a Provenance,
 }
 
+/// Why a new key replaces the stored one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    /// `--rotate`: the stored key may still work (it may have leaked).
+    Rotate,
+    /// Inter-Hub said `invalid_client` for it: it is dead.
+    Dead,
+}
+
 /// Ensures exactly one live, stored runtime key; returns an access token
 /// minted with it (`None` in plan mode when no key exists yet).
 ///
 /// A stored key that works is reused, unless `rotate`: then a new key is
 /// created, stored with check-and-set on the current version, proven, and
-/// the old one revoked. A stored key that no longer works fails the run
-/// unless `rotate`.
+/// the old one revoked. A stored key Inter-Hub calls `invalid_client` is
+/// replaced the same way (`replaced`); any other failure to prove it fails
+/// the run.
 pub fn ensure(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
+    c: &Custody,
     req: KeyRequest,
     report: &mut KeyReport,
 ) -> Result<Option<Secret>, Error> {
+    let (store, api) = (c.store, c.api);
     let mut stored = store.read_runtime_key()?;
     // The version a new key would be stored over, when no key is readable:
     // the slot's version first, then the key read again, so that a key
@@ -94,16 +122,15 @@ pub fn ensure(
         // The sweep's key list travels while the stored key is proven.
         api.read_ahead_keys(req.consumer_id);
     }
-    let mut cas = 0;
-    let mut previous = None;
-    match (&stored, &req.supplied) {
-        (Some(s), Some(sup)) if !s.key.same_as(sup) => {
+    if let (Some(s), Some(sup)) = (&stored, &req.supplied) {
+        if !s.key.same_as(sup) {
             return Err(Error::RuntimeKeyInvalid(
                 "the supplied OPS_HUB_KEY_FILE differs from the key stored in OpenBao".into(),
             ));
         }
-        _ => {}
     }
+    let mut cas = slot;
+    let mut replacing = None;
     let existing = stored
         .as_ref()
         .map(|s| (&s.key, s.version))
@@ -112,7 +139,7 @@ pub fn ensure(
         report.prefix = Some(key_prefix(key.expose()));
         report.kv_version = stored.as_ref().map(|s| s.version);
         report.key_id = stored.as_ref().and_then(|s| s.key_id.clone());
-        match api.token(req.consumer_id, key) {
+        let why = match api.token(req.consumer_id, key) {
             Ok(token) if !req.rotate => {
                 if stored.is_none() && !req.plan {
                     // A supplied key that works but was never recorded: record it.
@@ -122,7 +149,7 @@ pub fn ensure(
                         req.who,
                     )? {
                         Stored::Written { version } => report.kv_version = Some(version),
-                        Stored::LostRace { .. } => {
+                        Stored::LostRace { .. } | Stored::Unconfirmed { .. } => {
                             return Err(Error::RuntimeKeyInvalid(
                                 "another writer stored a different key meanwhile".into(),
                             ))
@@ -130,112 +157,151 @@ pub fn ensure(
                     }
                 }
                 report.status = Some(KeyStatus::Reused);
-                sweep(store, api, req.consumer_id, req.plan, report)?;
+                sweep(c, req.consumer_id, req.plan, None, report)?;
                 return Ok(Some(token));
             }
-            // A key that still works is rotated on request (it may have leaked).
-            Ok(_) if req.plan => {
-                report.status = Some(KeyStatus::WouldRotate);
-                return Ok(None);
-            }
-            Ok(_) => {
-                previous = report.prefix.clone();
-                cas = version;
-            }
-            Err(Error::RuntimeKeyInvalid(m)) if req.rotate || req.plan => {
-                if req.plan {
-                    report.status = Some(if req.rotate {
-                        KeyStatus::WouldRotate
-                    } else {
-                        KeyStatus::Invalid
-                    });
-                    return if req.rotate {
-                        Ok(None)
-                    } else {
-                        Err(Error::RuntimeKeyInvalid(m))
-                    };
-                }
-                previous = report.prefix.clone();
-                cas = version;
-            }
-            Err(Error::RuntimeKeyInvalid(m)) => {
+            Ok(_) => Replace::Rotate,
+            // Definitely dead (Inter-Hub's invalid_client), and ours to
+            // replace: it is the stored one.
+            Err(Error::RuntimeKeyDead(_)) if stored.is_some() && !req.rotate => Replace::Dead,
+            Err(Error::RuntimeKeyDead(_)) if req.rotate => Replace::Rotate,
+            Err(e @ Error::RuntimeKeyDead(_)) => {
                 report.status = Some(KeyStatus::Invalid);
-                return Err(Error::RuntimeKeyInvalid(format!(
-                    "{} ({m}); rerun with --rotate to replace it",
-                    report.prefix.as_deref().unwrap_or("stored key")
-                )));
+                return Err(e);
             }
             Err(e) => return Err(e),
+        };
+        if req.plan {
+            report.status = Some(match why {
+                Replace::Rotate => KeyStatus::WouldRotate,
+                Replace::Dead => KeyStatus::WouldReplace,
+            });
+            return Ok(None);
         }
+        replacing = Some((why, report.prefix.clone()));
+        cas = version;
     }
     if req.plan {
         report.status = Some(KeyStatus::WouldCreate);
         return Ok(None);
     }
 
-    if stored.is_none() {
-        // No readable key: store over whatever version the slot was at.
-        cas = slot;
-    }
     // ---- critical section: from here the key exists only in our memory ----
+    let made = Instant::now();
     let new = match api.create_key(req.consumer_id) {
         Ok(k) => k,
-        // Refused before anything was made (a clean 4xx): nothing to sweep.
+        // Refused before anything was made (a clean 4xx), or maybe made
+        // with its answer lost: then nobody ever held its secret, and no
+        // run can tell it from another host's key on its way into the slot.
+        // It is left to the orphan sweep (the error names it so).
         Err(e) if refused_before_creation(&e) => return Err(e),
-        // The key may exist with its answer lost: no live key stays unrecorded.
-        Err(e) => return Err(after_lost_create(store, api, req.consumer_id, e, report)),
+        Err(e) => return Err(maybe_created(e, c.orphan_age)),
     };
-    let final_key = store_or_revoke(
-        store,
-        api,
-        req.consumer_id,
-        new,
-        cas,
-        previous.is_some(),
-        req.who,
-        report,
-    )?;
+    let pending = Pending {
+        id: new.id.clone(),
+        prefix: new.prefix.clone(),
+        run: c.run.to_string(),
+    };
+    if let Err(e) = c.journal.made(pending) {
+        tracing::warn!("custody journal not written: {e}");
+    }
+    let new_id = new.id.clone();
+    let displaced = replacing.as_ref().and_then(|(_, p)| p.clone());
+    let stored_over = store_or_revoke(c, req.consumer_id, new, cas, made, req.who, report);
+    let final_key = match stored_over {
+        Ok(k) => {
+            c.journal.settled(&[new_id.as_str()]);
+            k
+        }
+        Err(e) => {
+            // Kept in the journal only when it may be stored: the next run
+            // of this host settles it.
+            if report.status != Some(KeyStatus::Unconfirmed) {
+                c.journal.settled(&[new_id.as_str()]);
+            }
+            return Err(e);
+        }
+    };
     // ---- end of the critical section: the live key is the stored key ----
 
-    let token = api.token(req.consumer_id, &final_key)?;
-    if report.status == Some(KeyStatus::Rotated) {
-        report.previous_prefix = previous;
+    let mut displaced_by_us = None;
+    if report.status == Some(KeyStatus::Created) {
+        if let Some((why, prev)) = replacing {
+            report.status = Some(match why {
+                Replace::Rotate => KeyStatus::Rotated,
+                Replace::Dead => KeyStatus::Replaced,
+            });
+            if why == Replace::Dead {
+                report.replaced_because = Some("invalid_client".into());
+            }
+            report.previous_prefix = prev;
+            displaced_by_us = displaced;
+        }
     }
-    // The old key (after a rotation) and any unrecorded one go now.
-    sweep(store, api, req.consumer_id, false, report)?;
+    let token = api.token(req.consumer_id, &final_key)?;
+    // The key our store displaced (after a rotation) and any provably dead
+    // one go now.
+    sweep(
+        c,
+        req.consumer_id,
+        false,
+        displaced_by_us.as_deref(),
+        report,
+    )?;
     Ok(Some(token))
+}
+
+/// A `create_key` that may have made a key: the run fails saying so, and
+/// what happens to such a key.
+fn maybe_created(e: Error, orphan_age: Duration) -> Error {
+    Error::RuntimeKeyMaybeCreated(format!(
+        "key creation failed ({}) in a way that may have made a key; nobody holds its \
+         secret; no run can tell it from another host's key on its way into the slot, so \
+         the sweep revokes it once older than {} s (interhub.orphan_key_age_secs)",
+        e.code(),
+        orphan_age.as_secs()
+    ))
 }
 
 /// Stores a just-created key with check-and-set at `cas`, or revokes it.
 /// Returns the key that is live and stored afterwards (ours, or the winner's
 /// after a lost race). No signal is looked at in here.
-#[allow(clippy::too_many_arguments)]
 pub fn store_or_revoke(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
+    c: &Custody,
     consumer_id: &str,
     new: NewKey,
     cas: u64,
-    rotating: bool,
+    made: Instant,
     who: &Provenance,
     report: &mut KeyReport,
 ) -> Result<Secret, Error> {
     report.prefix = Some(new.prefix.clone());
     report.key_id = Some(new.id.clone());
+    // Past half the orphan age another host's sweep may take our key for
+    // an orphan: too late to store it.
+    if made.elapsed() >= c.orphan_age / 2 {
+        return revoke_ours(
+            c,
+            consumer_id,
+            &new,
+            Error::RuntimeKeyNotStored(format!(
+                "more than {} s passed between making key {} and storing it",
+                (c.orphan_age / 2).as_secs(),
+                new.prefix
+            )),
+            report,
+        );
+    }
     let rec = record(&new.key, consumer_id, Some(&new.id));
-    match store.store_runtime_key(&rec, cas, who) {
+    match c.store.store_runtime_key(&rec, cas, who) {
         Ok(Stored::Written { version }) => {
             report.kv_version = Some(version);
-            report.status = Some(if rotating {
-                KeyStatus::Rotated
-            } else {
-                KeyStatus::Created
-            });
+            report.status = Some(KeyStatus::Created);
             Ok(new.key)
         }
         Ok(Stored::LostRace { winner }) => {
             report.race_lost = true;
-            if let Err(e) = api.revoke_key(consumer_id, &new.id) {
+            if let Err(e) = c.api.revoke_key(consumer_id, &new.id) {
                 report.status = Some(KeyStatus::Orphaned);
                 return Err(Error::RuntimeKeyOrphaned(format!(
                     "lost the store race; own key {} (id {}) not revoked ({})",
@@ -251,43 +317,74 @@ pub fn store_or_revoke(
             report.kv_version = Some(winner.version);
             Ok(winner.key)
         }
-        Err(why) => match api.revoke_key(consumer_id, &new.id) {
-            Ok(()) => {
-                report.status = Some(KeyStatus::Revoked);
-                report.revoked.push(new.prefix.clone());
-                Err(Error::RuntimeKeyNotStored(format!(
-                    "{} ({}): {why}; key {} revoked",
-                    why.code(),
-                    report.openbao_path,
-                    new.prefix
-                )))
-            }
-            Err(e) => {
-                report.status = Some(KeyStatus::Orphaned);
-                Err(Error::RuntimeKeyOrphaned(format!(
-                    "key {} (id {}) not stored ({}) and not revoked ({})",
-                    new.prefix,
-                    new.id,
-                    why.code(),
-                    e.code()
-                )))
-            }
-        },
+        // The write may have landed: revoking it could kill the stored key
+        // of every host. It stays live, in this host's journal, until the
+        // next run (or the orphan sweep) sees whether the slot holds it.
+        Ok(Stored::Unconfirmed { why }) => {
+            report.status = Some(KeyStatus::Unconfirmed);
+            Err(Error::RuntimeKeyUnconfirmed(format!(
+                "key {} (id {}): the store's answer was lost ({}) and the slot could not be \
+                 read since; the next run settles it",
+                new.prefix,
+                new.id,
+                why.code()
+            )))
+        }
+        Err(why) => {
+            let e = Error::RuntimeKeyNotStored(format!(
+                "{} ({}): {why}",
+                why.code(),
+                report.openbao_path
+            ));
+            revoke_ours(c, consumer_id, &new, e, report)
+        }
+    }
+}
+
+/// Our key, certainly not stored: revoked, and the run fails with `why`.
+fn revoke_ours(
+    c: &Custody,
+    consumer_id: &str,
+    new: &NewKey,
+    why: Error,
+    report: &mut KeyReport,
+) -> Result<Secret, Error> {
+    match c.api.revoke_key(consumer_id, &new.id) {
+        Ok(()) => {
+            report.status = Some(KeyStatus::Revoked);
+            report.revoked.push(new.prefix.clone());
+            Err(match why {
+                Error::RuntimeKeyNotStored(m) => {
+                    Error::RuntimeKeyNotStored(format!("{m}; key {} revoked", new.prefix))
+                }
+                other => other,
+            })
+        }
+        Err(e) => {
+            report.status = Some(KeyStatus::Orphaned);
+            Err(Error::RuntimeKeyOrphaned(format!(
+                "key {} (id {}) not stored ({}) and not revoked ({})",
+                new.prefix,
+                new.id,
+                why.code(),
+                e.code()
+            )))
+        }
     }
 }
 
 /// The helper path: a key the helper created (we hold only its value and
 /// prefix) is stored, or revoked; then proven and the consumer swept.
 pub fn adopt(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
+    c: &Custody,
     consumer_id: &str,
     key: Secret,
     who: &Provenance,
     report: &mut KeyReport,
 ) -> Result<Secret, Error> {
     let prefix = key_prefix(key.expose());
-    let id = api
+    let id = c
+        .api
         .list_keys(consumer_id)?
         .into_iter()
         .find(|k| k.prefix == prefix)
@@ -297,40 +394,42 @@ pub fn adopt(
                 "the helper's key {prefix} is not listed for consumer {consumer_id}"
             ))
         })?;
-    let current = store.read_runtime_key()?;
-    let (cas, rotating) = current.as_ref().map_or((0, false), |c| (c.version, true));
+    let current = c.store.read_runtime_key()?;
+    let cas = current.as_ref().map_or(0, |c| c.version);
+    let previous = current.as_ref().map(|c| key_prefix(c.key.expose()));
+    drop(current);
     let final_key = store_or_revoke(
-        store,
-        api,
+        c,
         consumer_id,
         NewKey { id, prefix, key },
         cas,
-        rotating,
+        Instant::now(),
         who,
         report,
     )?;
-    api.token(consumer_id, &final_key)?;
-    sweep(store, api, consumer_id, false, report)?;
+    let mut displaced = None;
+    if report.status == Some(KeyStatus::Created) && previous.is_some() {
+        report.status = Some(KeyStatus::Rotated);
+        report.previous_prefix = previous.clone();
+        displaced = previous;
+    }
+    c.api.token(consumer_id, &final_key)?;
+    sweep(c, consumer_id, false, displaced.as_deref(), report)?;
     Ok(final_key)
 }
 
 /// The helper path when the helper made no key: the run is ok only if a
-/// stored key exists and mints a token. Unrecorded active keys are swept
-/// either way.
-pub fn prove_stored(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
-    consumer_id: &str,
-    report: &mut KeyReport,
-) -> Result<(), Error> {
-    let swept = sweep(store, api, consumer_id, false, report);
-    let stored = store.read_runtime_key()?.ok_or_else(|| {
+/// stored key exists and mints a token. Provably dead keys are swept either
+/// way.
+pub fn prove_stored(c: &Custody, consumer_id: &str, report: &mut KeyReport) -> Result<(), Error> {
+    let swept = sweep(c, consumer_id, false, None, report);
+    let stored = c.store.read_runtime_key()?.ok_or_else(|| {
         Error::HelperFailed("the helper finished but no runtime key is stored".into())
     })?;
     report.prefix = Some(key_prefix(stored.key.expose()));
     report.key_id = stored.key_id.clone();
     report.kv_version = Some(stored.version);
-    match api.token(consumer_id, &stored.key) {
+    match c.api.token(consumer_id, &stored.key) {
         Ok(_) => report.status = Some(KeyStatus::Reused),
         Err(e) => {
             report.status = Some(KeyStatus::Invalid);
@@ -352,7 +451,7 @@ fn record<'a>(key: &'a Secret, consumer_id: &str, key_id: Option<&str>) -> KeyRe
 #[path = "runtime_key_sweep.rs"]
 mod sweep;
 
-use sweep::{after_lost_create, refused_before_creation, sweep};
+use sweep::{refused_before_creation, sweep};
 
 #[cfg(test)]
 #[path = "runtime_key_tests.rs"]

@@ -1,10 +1,25 @@
-//! The sweep: no active key of the consumer stays live unless it is the
-//! stored one — after every run that touched the key, and at once after a
-//! `create_key` whose answer was lost.
+//! The sweep: which active keys of the consumer a run may revoke.
+//!
+//! A fleet shares one slot, so a key that is not the stored one may be
+//! another host's, made a moment ago and about to be stored. A run revokes
+//! only a key it can prove is dead to everyone:
+//! - its own key that it failed to store, or that lost the race (revoked
+//!   where that happens, in `store_or_revoke`);
+//! - the key its own successful check-and-set displaced (that version is
+//!   gone from the slot: no check-and-set can bring it back);
+//! - a key this host made in a run that is gone and never stored (the
+//!   host's custody journal; the run lock proves the run is gone);
+//! - a key older than any run may hold one unstored (`orphan_age`: a run
+//!   stores a key it made within half of it, or revokes it).
+//!
+//! Every other active key that is not the stored one is left, and named in
+//! the evidence (`left`), for a later sweep.
 
-use super::{KeyReport, RuntimeStore};
+use chrono::{DateTime, Utc};
+
+use super::{Custody, KeyReport, Pending};
 use crate::error::Error;
-use crate::interhub::{key_prefix, KeyApi, Lifecycle};
+use crate::interhub::{key_prefix, KeyInfo, Lifecycle};
 
 /// Whether a failed `create_key` certainly made no key: Inter-Hub refused
 /// the request (a 4xx). A 5xx, a timeout, a reset or a malformed 201 may
@@ -16,80 +31,196 @@ pub(super) fn refused_before_creation(e: &Error) -> bool {
     )
 }
 
-/// After a `create_key` whose answer was lost: every active key that is
-/// not the stored one is revoked at once. The run still fails with the
-/// create's error; if the sweep fails too, with `runtime-key-maybe-created`
-/// naming the keys that may be live and unrecorded.
-pub(super) fn after_lost_create(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
-    consumer_id: &str,
-    why: Error,
-    report: &mut KeyReport,
-) -> Error {
-    match sweep(store, api, consumer_id, false, report) {
-        Ok(()) => why,
-        Err(e) => {
-            let live = api
-                .list_keys(consumer_id)
-                .map(|keys| {
-                    keys.into_iter()
-                        .filter(|k| k.status == Lifecycle::Active)
-                        .map(|k| format!("{} ({})", k.id, k.prefix))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_else(|_| "unknown: the key list cannot be read".into());
-            Error::RuntimeKeyMaybeCreated(format!(
-                "key creation for consumer {consumer_id} failed ({}) and the sweep failed ({}); \
-                 active keys: {live}; revoke any that is not the stored one",
-                why.code(),
-                e.code()
-            ))
-        }
+/// What the sweep does with one active key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// The stored key.
+    Keep,
+    /// Provably dead to everyone: revoke (the reason, for the tests).
+    Revoke(Why),
+    /// Maybe another host's key on its way into the slot: leave it.
+    Leave,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    Displaced,
+    DeadRun,
+    Orphan,
+}
+
+/// What the sweep knows when it judges a key.
+pub(super) struct Facts<'a> {
+    /// The stored key's prefix, as the active node has it.
+    pub stored: Option<&'a str>,
+    /// The prefix this run's own check-and-set displaced.
+    pub displaced: Option<&'a str>,
+    /// Keys this host made in runs that are gone.
+    pub dead_runs: &'a [Pending],
+    pub orphan_age: chrono::Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// The rule, as a pure function of what is known.
+pub(super) fn verdict(k: &KeyInfo, f: &Facts) -> Verdict {
+    if Some(k.prefix.as_str()) == f.stored {
+        return Verdict::Keep;
+    }
+    if Some(k.prefix.as_str()) == f.displaced {
+        return Verdict::Revoke(Why::Displaced);
+    }
+    if f.dead_runs.iter().any(|p| p.id == k.id) {
+        return Verdict::Revoke(Why::DeadRun);
+    }
+    let created = k
+        .created_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    match created {
+        Some(t) if f.now - t.with_timezone(&Utc) > f.orphan_age => Verdict::Revoke(Why::Orphan),
+        // Young, or of unknown age: maybe another host's key in flight.
+        _ => Verdict::Leave,
     }
 }
 
-/// Revokes every active key of the consumer that is not the stored one
-/// (unrecorded live keys, a rotated-out key). The stored key is read again
-/// after the list and right before revoking: another host may have stored a
-/// new key since this run looked (or while the list was on its way), and the
-/// stored key is never revoked. In plan mode only reports.
+/// Revokes the active keys of the consumer that are provably dead (see the
+/// module's rule); names the others in `report.left`. The stored key is read
+/// again from the active node after the list, so a key another host stored
+/// meanwhile is kept. In plan mode only reports (`unrecorded`: what a run
+/// would revoke).
 pub(super) fn sweep(
-    store: &dyn RuntimeStore,
-    api: &dyn KeyApi,
+    c: &Custody,
     consumer_id: &str,
     plan: bool,
+    displaced: Option<&str>,
     report: &mut KeyReport,
 ) -> Result<(), Error> {
-    let active: Vec<_> = api
+    let active: Vec<_> = c
+        .api
         .list_keys(consumer_id)?
         .into_iter()
         .filter(|k| k.status == Lifecycle::Active)
         .collect();
+    let dead_runs = c.journal.unsettled(c.run);
     // Nothing but the key this run ended with (read from the store and
     // proven): nothing to revoke, nothing to read again.
     if active
         .iter()
         .all(|k| report.prefix.as_ref() == Some(&k.prefix))
     {
+        if !plan {
+            settle(c, &dead_runs);
+        }
         return Ok(());
     }
     // As the primary has it: a lagging replica's answer could name a key
     // that is no longer the stored one.
-    let keep = store
+    let keep = c
+        .store
         .read_runtime_key_fresh()?
         .map(|s| key_prefix(s.key.expose()));
-    for k in active {
-        if Some(&k.prefix) == keep.as_ref() {
-            continue;
+    let facts = Facts {
+        stored: keep.as_deref(),
+        displaced,
+        dead_runs: &dead_runs,
+        orphan_age: chrono::Duration::from_std(c.orphan_age)
+            .unwrap_or_else(|_| chrono::Duration::hours(1)),
+        now: Utc::now(),
+    };
+    for k in &active {
+        match verdict(k, &facts) {
+            Verdict::Keep => {}
+            Verdict::Leave => report.left.push(k.prefix.clone()),
+            Verdict::Revoke(_) if plan => report.unrecorded.push(k.prefix.clone()),
+            Verdict::Revoke(_) => {
+                c.api.revoke_key(consumer_id, &k.id)?;
+                report.revoked.push(k.prefix.clone());
+            }
         }
-        if plan {
-            report.unrecorded.push(k.prefix);
-            continue;
-        }
-        api.revoke_key(consumer_id, &k.id)?;
-        report.revoked.push(k.prefix);
+    }
+    if !plan {
+        settle(c, &dead_runs);
     }
     Ok(())
+}
+
+/// A dead run's key is settled once swept: stored (kept), revoked now, or
+/// no longer active.
+fn settle(c: &Custody, dead_runs: &[Pending]) {
+    let ids: Vec<&str> = dead_runs.iter().map(|p| p.id.as_str()).collect();
+    if !ids.is_empty() {
+        c.journal.settled(&ids);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, age_secs: Option<i64>, now: DateTime<Utc>) -> KeyInfo {
+        KeyInfo {
+            id: id.into(),
+            prefix: format!("ihk_{id}"),
+            status: Lifecycle::Active,
+            created_at: age_secs.map(|a| (now - chrono::Duration::seconds(a)).to_rfc3339()),
+        }
+    }
+
+    /// Every row of the rule: (stored, displaced, dead run, age) → verdict.
+    #[test]
+    fn only_keys_provably_dead_to_everyone_are_revoked() {
+        let now = Utc::now();
+        let dead = [Pending {
+            id: "d".into(),
+            prefix: "ihk_d".into(),
+            run: "gone".into(),
+        }];
+        let facts = Facts {
+            stored: Some("ihk_s"),
+            displaced: Some("ihk_p"),
+            dead_runs: &dead,
+            orphan_age: chrono::Duration::seconds(3600),
+            now,
+        };
+        let rows: &[(&str, Option<i64>, Verdict)] = &[
+            // The stored key is kept, however old.
+            ("s", Some(99_999), Verdict::Keep),
+            // What this run's own store displaced goes, however young.
+            ("p", Some(1), Verdict::Revoke(Why::Displaced)),
+            // A dead run of this host made it and never stored it.
+            ("d", Some(1), Verdict::Revoke(Why::DeadRun)),
+            ("d", None, Verdict::Revoke(Why::DeadRun)),
+            // Older than a run can hold a key unstored.
+            ("o", Some(3601), Verdict::Revoke(Why::Orphan)),
+            // Young: maybe another host's key on its way into the slot.
+            ("y", Some(3599), Verdict::Leave),
+            ("y", Some(0), Verdict::Leave),
+            // Unknown age: never proven dead.
+            ("u", None, Verdict::Leave),
+        ];
+        for (id, age, want) in rows {
+            assert_eq!(
+                verdict(&key(id, *age, now), &facts),
+                *want,
+                "key {id} age {age:?}"
+            );
+        }
+        // Nothing stored (a fresh slot): the same rules for the rest.
+        let bare = Facts {
+            stored: None,
+            displaced: None,
+            dead_runs: &[],
+            ..facts
+        };
+        assert_eq!(verdict(&key("s", Some(5), now), &bare), Verdict::Leave);
+        assert_eq!(verdict(&key("p", Some(5), now), &bare), Verdict::Leave);
+        assert_eq!(
+            verdict(&key("o", Some(4000), now), &bare),
+            Verdict::Revoke(Why::Orphan)
+        );
+        // A timestamp that does not parse is an unknown age.
+        let mut odd = key("x", Some(9999), now);
+        odd.created_at = Some("yesterday".into());
+        assert_eq!(verdict(&odd, &bare), Verdict::Leave);
+    }
 }

@@ -2,16 +2,25 @@
 
 use std::cell::RefCell;
 
+use std::time::Duration;
+
 use super::*;
 use crate::interhub::{KeyInfo, Lifecycle, NewKey};
 
 #[derive(Default)]
 struct FakeHub {
     keys: RefCell<Vec<(String, String, String, bool)>>, // id, prefix, secret, active
+    /// Age in seconds of keys by id (absent: just made).
+    ages: RefCell<Vec<(String, i64)>>,
     fail_revoke: bool,
 }
 
 impl FakeHub {
+    fn add_aged(&self, n: u32, age_secs: i64) -> NewKey {
+        let k = self.add(n);
+        self.ages.borrow_mut().push((k.id.clone(), age_secs));
+        k
+    }
     fn add(&self, n: u32) -> NewKey {
         let secret = format!("ihk_{n:08x}.{}", "a".repeat(43));
         let id = format!("key_{n}");
@@ -56,6 +65,15 @@ impl KeyApi for FakeHub {
             .borrow()
             .iter()
             .map(|k| KeyInfo {
+                created_at: Some({
+                    let age = self
+                        .ages
+                        .borrow()
+                        .iter()
+                        .find(|a| a.0 == k.0)
+                        .map_or(0, |a| a.1);
+                    (chrono::Utc::now() - chrono::Duration::seconds(age)).to_rfc3339()
+                }),
                 id: k.0.clone(),
                 prefix: k.1.clone(),
                 status: if k.3 {
@@ -75,7 +93,7 @@ impl KeyApi for FakeHub {
         {
             Ok(Secret::new("at_token".into()))
         } else {
-            Err(Error::RuntimeKeyInvalid("invalid_client".into()))
+            Err(Error::RuntimeKeyDead("invalid_client".into()))
         }
     }
 }
@@ -100,6 +118,8 @@ struct FakeStore {
     racer: RefCell<Option<Secret>>,
     /// Another host stores this key while our slot version is being read.
     racer_at_slot: RefCell<Option<Secret>>,
+    /// The write's answer is lost; `true`: it landed all the same.
+    unconfirmed: RefCell<Option<bool>>,
 }
 
 impl RuntimeStore for FakeStore {
@@ -128,6 +148,21 @@ impl RuntimeStore for FakeStore {
     ) -> Result<Stored, Error> {
         if let Some(e) = &self.fail {
             return Err(e.clone());
+        }
+        if let Some(landed) = self.unconfirmed.borrow_mut().take() {
+            if landed {
+                let current = self.stored.borrow().as_ref().map_or(0, |s| s.version);
+                *self.stored.borrow_mut() = Some(StoredKey {
+                    key: Secret::new(key.key.expose().to_owned()),
+                    client_id: None,
+                    prefix: key.prefix.clone(),
+                    key_id: key.key_id.clone(),
+                    version: current + 1,
+                });
+            }
+            return Ok(Stored::Unconfirmed {
+                why: Error::OpenbaoTimeout("write".into()),
+            });
         }
         if let Some(r) = self.racer.borrow_mut().take() {
             *self.stored.borrow_mut() = Some(StoredKey {
@@ -165,17 +200,59 @@ fn who() -> Provenance {
     }
 }
 
+/// The host's journal, in memory.
+#[derive(Default)]
+struct FakeJournal(RefCell<Vec<Pending>>);
+
+impl Journal for FakeJournal {
+    fn unsettled(&self, run: &str) -> Vec<Pending> {
+        self.0
+            .borrow()
+            .iter()
+            .filter(|p| p.run != run)
+            .cloned()
+            .collect()
+    }
+    fn made(&self, key: Pending) -> Result<(), String> {
+        self.0.borrow_mut().push(key);
+        Ok(())
+    }
+    fn settled(&self, ids: &[&str]) {
+        self.0
+            .borrow_mut()
+            .retain(|p| !ids.contains(&p.id.as_str()));
+    }
+}
+
 fn run(
     store: &FakeStore,
     hub: &FakeHub,
     rotate: bool,
     plan: bool,
 ) -> (Result<Option<Secret>, Error>, KeyReport) {
+    run_in(store, hub, &FakeJournal::default(), "r", rotate, plan)
+}
+
+/// A run with this journal and run id (each run of a host has its own id).
+fn run_in(
+    store: &FakeStore,
+    hub: &FakeHub,
+    journal: &FakeJournal,
+    run_id: &str,
+    rotate: bool,
+    plan: bool,
+) -> (Result<Option<Secret>, Error>, KeyReport) {
     let mut report = KeyReport::default();
     let w = who();
-    let r = ensure(
+    let custody = Custody {
         store,
-        hub,
+        api: hub,
+        journal,
+        run: run_id,
+        orphan_age: Duration::from_secs(3600),
+    };
+    let r = ensure(
+        &custody,
         KeyRequest {
             consumer_id: "c",
             supplied: None,
@@ -262,8 +339,10 @@ fn lost_race_revokes_ours_and_reuses_the_winner() {
     assert_eq!(hub.live(), vec![winner.prefix]);
 }
 
+/// Issue 18 §2: a stored key Inter-Hub calls invalid_client is replaced
+/// without --rotate, and the run says so.
 #[test]
-fn dead_key_fails_unless_rotate() {
+fn a_dead_stored_key_is_replaced_without_rotate() {
     let hub = FakeHub::default();
     let old = hub.add(1);
     hub.revoke_key("c", &old.id).unwrap();
@@ -275,42 +354,153 @@ fn dead_key_fails_unless_rotate() {
         key_id: None,
         version: 3,
     });
-    let (r, rep) = run(&store, &hub, false, false);
-    assert_eq!(r.unwrap_err().code(), "runtime-key-invalid");
-    assert_eq!(rep.status, Some(KeyStatus::Invalid));
     let (r, rep) = run(&store, &hub, false, true);
-    assert_eq!(
-        r.unwrap_err().code(),
-        "runtime-key-invalid",
-        "plan reports it too"
-    );
-    assert_eq!(rep.status, Some(KeyStatus::Invalid));
-    let (r, rep) = run(&store, &hub, true, false);
-    assert!(r.is_ok());
-    assert_eq!(rep.status, Some(KeyStatus::Rotated));
+    assert!(r.unwrap().is_none(), "plan changes nothing");
+    assert_eq!(rep.status, Some(KeyStatus::WouldReplace));
+    assert_eq!(hub.keys.borrow().len(), 1);
+    let (r, rep) = run(&store, &hub, false, false);
+    assert!(r.unwrap().is_some());
+    assert_eq!(rep.status, Some(KeyStatus::Replaced));
+    assert_eq!(rep.previous_prefix, Some(old.prefix));
+    assert_eq!(rep.replaced_because.as_deref(), Some("invalid_client"));
     assert_eq!(
         store.stored.borrow().as_ref().unwrap().version,
         4,
         "stored with cas on the current version"
     );
     assert_eq!(hub.live().len(), 1);
+    // Any other failure to prove it is no proof of death: the run fails.
+    let (store2, hub2) = (FakeStore::default(), FakeHub::default());
+    let k = hub2.add(5);
+    *store2.stored.borrow_mut() = Some(StoredKey {
+        key: k.key,
+        client_id: None,
+        prefix: None,
+        key_id: None,
+        version: 1,
+    });
+    struct Flaky<'a>(&'a FakeHub);
+    impl KeyApi for Flaky<'_> {
+        fn create_key(&self, c: &str) -> Result<NewKey, Error> {
+            self.0.create_key(c)
+        }
+        fn revoke_key(&self, c: &str, id: &str) -> Result<(), Error> {
+            self.0.revoke_key(c, id)
+        }
+        fn list_keys(&self, c: &str) -> Result<Vec<KeyInfo>, Error> {
+            self.0.list_keys(c)
+        }
+        fn token(&self, _: &str, _: &Secret) -> Result<Secret, Error> {
+            Err(Error::RuntimeKeyInvalid("invalid_scope".into()))
+        }
+    }
+    let custody = Custody {
+        store: &store2,
+        api: &Flaky(&hub2),
+        journal: &NoJournal,
+        run: "r",
+        orphan_age: Duration::from_secs(3600),
+    };
+    let w = who();
+    let req = KeyRequest {
+        consumer_id: "c",
+        supplied: None,
+        rotate: false,
+        plan: false,
+        who: &w,
+    };
+    let e = ensure(&custody, req, &mut KeyReport::default()).unwrap_err();
+    assert_eq!(e.code(), "runtime-key-invalid");
+    assert_eq!(hub2.keys.borrow().len(), 1, "no key made");
 }
 
+/// --rotate replaces a working key and revokes the one its store displaced.
 #[test]
-fn unrecorded_live_keys_are_revoked_and_plan_changes_nothing() {
+fn rotation_revokes_the_displaced_key_only() {
+    let (store, hub) = (FakeStore::default(), FakeHub::default());
+    run(&store, &hub, false, false).0.unwrap();
+    let first = hub.live();
+    // Another host's key, made a moment ago and not yet stored.
+    let theirs = hub.add(50);
+    let (r, rep) = run(&store, &hub, true, false);
+    assert!(r.unwrap().is_some());
+    assert_eq!(rep.status, Some(KeyStatus::Rotated));
+    assert_eq!(rep.previous_prefix.as_ref(), first.first());
+    assert_eq!(rep.revoked, first, "the displaced key, nothing else");
+    assert_eq!(rep.left, vec![theirs.prefix.clone()]);
+    assert!(
+        hub.live().contains(&theirs.prefix),
+        "never another host's key"
+    );
+}
+
+/// Issue 18 §1: a sweep revokes only what is provably dead to everyone.
+#[test]
+fn only_orphans_and_dead_runs_keys_are_swept_and_plan_changes_nothing() {
     let (store, hub) = (FakeStore::default(), FakeHub::default());
     let (r, rep) = run(&store, &hub, false, true);
     assert!(r.unwrap().is_none());
     assert_eq!(rep.status, Some(KeyStatus::WouldCreate));
     assert!(hub.keys.borrow().is_empty());
     run(&store, &hub, false, false).0.unwrap();
-    let stray = hub.add(7);
+    let young = hub.add(7);
+    let old = hub.add_aged(8, 7200);
     let (_, rep) = run(&store, &hub, false, true);
-    assert_eq!(rep.unrecorded, vec![stray.prefix.clone()]);
-    assert_eq!(hub.live().len(), 2, "plan revokes nothing");
+    assert_eq!(rep.unrecorded, vec![old.prefix.clone()]);
+    assert_eq!(rep.left, vec![young.prefix.clone()]);
+    assert_eq!(hub.live().len(), 3, "plan revokes nothing");
     let (_, rep) = run(&store, &hub, false, false);
-    assert_eq!(rep.revoked, vec![stray.prefix]);
+    assert_eq!(rep.revoked, vec![old.prefix]);
+    assert_eq!(rep.left, vec![young.prefix.clone()], "maybe another host's");
+    assert_eq!(hub.live().len(), 2);
+    // The same young key, journaled by a dead run of this host: revoked.
+    let journal = FakeJournal::default();
+    journal
+        .made(Pending {
+            id: young.id.clone(),
+            prefix: young.prefix.clone(),
+            run: "killed".into(),
+        })
+        .unwrap();
+    let (_, rep) = run_in(&store, &hub, &journal, "next", false, false);
+    assert_eq!(rep.revoked, vec![young.prefix]);
     assert_eq!(hub.live().len(), 1);
+    assert!(journal.0.borrow().is_empty(), "settled");
+}
+
+/// A store whose answer was lost is never revoked on a guess: the key stays
+/// journaled, and the next run keeps it if the slot holds it, else revokes it.
+#[test]
+fn an_unconfirmed_store_is_settled_by_the_next_run() {
+    for landed in [false, true] {
+        let (store, hub, journal) = (
+            FakeStore::default(),
+            FakeHub::default(),
+            FakeJournal::default(),
+        );
+        *store.unconfirmed.borrow_mut() = Some(landed);
+        let (r, rep) = run_in(&store, &hub, &journal, "first", false, false);
+        assert_eq!(r.unwrap_err().code(), "runtime-key-unconfirmed");
+        assert_eq!(rep.status, Some(KeyStatus::Unconfirmed));
+        assert!(rep.revoked.is_empty(), "nothing revoked on a guess");
+        assert_eq!(hub.live().len(), 1);
+        assert_eq!(journal.0.borrow().len(), 1, "journaled");
+        let (r, rep) = run_in(&store, &hub, &journal, "second", false, false);
+        assert!(r.unwrap().is_some(), "landed={landed}: {rep:?}");
+        assert_eq!(hub.live().len(), 1, "landed={landed}");
+        let stored = store.stored.borrow();
+        assert_eq!(
+            hub.live(),
+            vec![key_prefix(stored.as_ref().unwrap().key.expose())]
+        );
+        if landed {
+            assert_eq!(rep.status, Some(KeyStatus::Reused));
+        } else {
+            assert_eq!(rep.status, Some(KeyStatus::Created));
+            assert_eq!(rep.revoked.len(), 1, "the dead run's key");
+        }
+        assert!(journal.0.borrow().is_empty(), "settled");
+    }
 }
 
 /// A key another host stores between our first read (nothing) and the slot

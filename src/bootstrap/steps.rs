@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::runtime_key::{self, KeyRequest, RuntimeStore};
+use super::runtime_key::{
+    self, Custody, HostJournal, Journal, KeyRequest, NoJournal, RuntimeStore,
+};
 use super::seeds::Seeds;
 use super::{
     KeyStatus, Options, Report, Status, Steps, TokenCheck, Validation, ValidationCheck,
@@ -33,6 +35,8 @@ pub struct Ctx<'a> {
     /// The state folder: remembers the readiness event once it is posted,
     /// so a rerun sends no write at all.
     pub state: Option<&'a WorkDir>,
+    /// Past this age an unstored active runtime key is an orphan.
+    pub orphan_age: std::time::Duration,
 }
 
 /// `gate`: the API answers and the registries are readable.
@@ -189,12 +193,17 @@ pub fn run(ctx: &mut Ctx, opts: Options, report: &mut Report) -> Result<(), Erro
                 plan: opts.plan,
                 who: ctx.who,
             };
-            let r = runtime_key::ensure(
-                ctx.store,
-                client as &dyn KeyApi,
-                req,
-                &mut report.runtime_key,
-            );
+            let host_journal = ctx.state.map(HostJournal);
+            let custody = Custody {
+                store: ctx.store,
+                api: client as &dyn KeyApi,
+                journal: host_journal
+                    .as_ref()
+                    .map_or(&NoJournal as &dyn Journal, |j| j as &dyn Journal),
+                run: &ctx.who.run_id,
+                orphan_age: ctx.orphan_age,
+            };
+            let r = runtime_key::ensure(&custody, req, &mut report.runtime_key);
             let r = r.map(|tok| {
                 let s = report
                     .runtime_key
@@ -434,7 +443,7 @@ pub fn validate(
         }
         (Some(s), Some(c)) => match client.token(c, &s.key) {
             Ok(_) => TokenCheck::Ok,
-            Err(Error::RuntimeKeyInvalid(_)) => TokenCheck::Refused,
+            Err(Error::RuntimeKeyInvalid(_) | Error::RuntimeKeyDead(_)) => TokenCheck::Refused,
             Err(e) => return Err(e),
         },
         _ => TokenCheck::NoStoredKey,

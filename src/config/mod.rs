@@ -74,6 +74,8 @@ pub struct InterhubConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub retry_backoff: Duration,
+    /// Past this age an unstored active runtime key is an orphan.
+    pub orphan_key_age: Duration,
     /// The lane user: its seed files and CA bundle are trusted.
     pub lane_uid: Option<u32>,
     pub hub: String,

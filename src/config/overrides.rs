@@ -9,6 +9,7 @@ use super::sections::{absolute, check_url, syslog_of};
 use super::{Config, Problems};
 use crate::audit::anchor::Syslog;
 use crate::error::Error;
+use crate::os::files::{read_trusted, Rule};
 
 /// Where an attended run's OpenBao address came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,20 +65,57 @@ pub fn override_openbao(
 }
 
 /// Where to trace a failure when the config does not load: its `[audit]`
-/// syslog settings if the file is readable TOML that far, else `/dev/log`.
+/// syslog settings if the file passes the config's own trust check (owner,
+/// mode, folders) and is readable TOML that far, else `/dev/log`. A file
+/// that failed its trust check chooses nothing: neither the socket nor
+/// whether a trace is sent at all (`syslog = false`).
 pub fn syslog_for_failure(path: &Path) -> Option<Syslog> {
-    let mut text = String::new();
-    let lenient = crate::audit::read::open(path)
+    let lenient = read_trusted(path, Rule::CONFIG)
         .ok()
-        .flatten()
-        .and_then(|r| {
-            std::io::Read::read_to_string(&mut std::io::Read::take(r, 1 << 20), &mut text).ok()
-        })
-        .and_then(|_| text.parse::<toml::Table>().ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.parse::<toml::Table>().ok())
         .and_then(|t| t.get("audit").cloned())
         .and_then(|a| a.try_into::<raw::RawAudit>().ok());
     match lenient {
         Some(a) => syslog_of(&mut Problems::default(), &a),
         None => Some(Syslog::default()),
+    }
+}
+
+#[cfg(test)]
+mod syslog_for_failure_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const AUDIT: &str = "[audit]\npath = \"/var/log/ops-warden/audit.jsonl\"\n";
+
+    fn config(dir: &Path, text: &str, mode: u32) -> std::path::PathBuf {
+        let p = dir.join("ops-warden.toml");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_trusted_config_that_does_not_load_still_chooses_its_syslog() {
+        let d = tempfile::tempdir().unwrap();
+        let text =
+            format!("{AUDIT}syslog_socket = \"/run/other.sock\"\n[lane]\nprincipal = \"\"\n");
+        let p = config(d.path(), &text, 0o644);
+        let s = syslog_for_failure(&p).unwrap();
+        assert_eq!(s.socket, Path::new("/run/other.sock"));
+        let p = config(d.path(), &format!("{AUDIT}syslog = false\n"), 0o644);
+        assert_eq!(syslog_for_failure(&p), None);
+    }
+
+    /// I-7: a config that failed its trust check chose where the trace went.
+    #[test]
+    fn an_untrusted_config_chooses_neither_the_socket_nor_the_switch() {
+        let d = tempfile::tempdir().unwrap();
+        let text = format!("{AUDIT}syslog_socket = \"/run/elsewhere.sock\"\n");
+        let p = config(d.path(), &text, 0o666);
+        assert_eq!(syslog_for_failure(&p), Some(Syslog::default()));
+        let p = config(d.path(), &format!("{AUDIT}syslog = false\n"), 0o646);
+        assert_eq!(syslog_for_failure(&p), Some(Syslog::default()));
     }
 }

@@ -214,6 +214,11 @@ pub struct RawInterhub {
     /// A `Retry-After` from Inter-Hub takes precedence.
     #[serde(default = "default_ih_backoff")]
     pub retry_backoff_ms: u64,
+    /// How old an active runtime key that is not the stored one must be
+    /// before any run may revoke it as an orphan (a run stores a key it
+    /// made within half of this, or revokes it itself).
+    #[serde(default = "default_orphan_age")]
+    pub orphan_key_age_secs: u64,
     #[serde(default = "default_hub")]
     pub hub: String,
     #[serde(default = "default_hub")]
@@ -224,6 +229,9 @@ pub struct RawInterhub {
 
 fn default_ih_timeout() -> u64 {
     15
+}
+fn default_orphan_age() -> u64 {
+    3600
 }
 fn default_hub() -> String {
     "ops-hub".into()

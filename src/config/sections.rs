@@ -276,6 +276,12 @@ pub(super) fn interhub(
     if i.retry_backoff_ms == 0 || i.retry_backoff_ms > 10_000 {
         p.add("interhub.retry_backoff_ms", "must be between 1 and 10000");
     }
+    if !(2..=86_400).contains(&i.orphan_key_age_secs) {
+        p.add(
+            "interhub.orphan_key_age_secs",
+            "must be between 2 and 86400",
+        );
+    }
     InterhubConfig {
         base_url: i.base_url.trim_end_matches('/').to_string(),
         ca_bundle: i
@@ -285,6 +291,7 @@ pub(super) fn interhub(
         timeout: Duration::from_secs(i.timeout_secs),
         retries: i.retries,
         retry_backoff: Duration::from_millis(i.retry_backoff_ms),
+        orphan_key_age: Duration::from_secs(i.orphan_key_age_secs),
         lane_uid,
         hub: i.hub,
         consumer: i.consumer,

@@ -148,6 +148,7 @@ codes! {
     InterhubProtocol = "interhub-protocol", UNAVAILABLE;
     RuntimeKeyInvalid = "runtime-key-invalid", NOPERM;
     RuntimeKeyNotStored = "runtime-key-not-stored", UNAVAILABLE;
+    RuntimeKeyUnconfirmed = "runtime-key-unconfirmed", TEMPFAIL;
     RuntimeKeyOrphaned = "runtime-key-orphaned", SOFTWARE;
     RuntimeKeyMaybeCreated = "runtime-key-maybe-created", SOFTWARE;
     ValidationFailed = "validation-failed", DATAERR;
@@ -243,7 +244,7 @@ mod tests {
             );
             assert!([64, 65, 69, 70, 74, 75, 77, 78].contains(&c.exit()), "{s}");
         }
-        assert_eq!(Code::ALL.len(), 64);
+        assert_eq!(Code::ALL.len(), 65);
     }
 
     #[test]

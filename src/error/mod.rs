@@ -115,6 +115,10 @@ pub enum Error {
     InterhubServer(String),
     InterhubProtocol(String),
     RuntimeKeyInvalid(String),
+    /// Inter-Hub said `invalid_client` for the key: it is dead.
+    RuntimeKeyDead(String),
+    /// The store's outcome is unknown; the key stays journaled.
+    RuntimeKeyUnconfirmed(String),
     /// A created key could not be stored and was revoked.
     RuntimeKeyNotStored(String),
     /// Worst case: a created key could neither be stored nor revoked.
@@ -193,7 +197,8 @@ impl Error {
             InterhubRejected(_) => Code::InterhubRejected,
             InterhubServer(_) => Code::InterhubServerError,
             InterhubProtocol(_) => Code::InterhubProtocol,
-            RuntimeKeyInvalid(_) => Code::RuntimeKeyInvalid,
+            RuntimeKeyInvalid(_) | RuntimeKeyDead(_) => Code::RuntimeKeyInvalid,
+            RuntimeKeyUnconfirmed(_) => Code::RuntimeKeyUnconfirmed,
             RuntimeKeyNotStored(_) => Code::RuntimeKeyNotStored,
             RuntimeKeyOrphaned(_) => Code::RuntimeKeyOrphaned,
             RuntimeKeyMaybeCreated(_) => Code::RuntimeKeyMaybeCreated,
@@ -298,7 +303,10 @@ impl fmt::Display for Error {
             InterhubRejected(m) => write!(f, "Inter-Hub rejected the request: {m}"),
             InterhubServer(m) => write!(f, "Inter-Hub server error: {m}"),
             InterhubProtocol(m) => write!(f, "Inter-Hub answered unexpectedly: {m}"),
-            RuntimeKeyInvalid(m) => write!(f, "stored runtime key no longer works: {m}"),
+            RuntimeKeyInvalid(m) | RuntimeKeyDead(m) => {
+                write!(f, "stored runtime key no longer works: {m}")
+            }
+            RuntimeKeyUnconfirmed(m) => write!(f, "runtime key store not confirmed: {m}"),
             RuntimeKeyNotStored(m) => {
                 write!(f, "runtime key could not be stored and was revoked: {m}")
             }
@@ -308,7 +316,7 @@ impl fmt::Display for Error {
             ),
             RuntimeKeyMaybeCreated(m) => write!(
                 f,
-                "a runtime key may have been created and could not be swept: {m}"
+                "a runtime key may have been created and is left to the orphan sweep: {m}"
             ),
             ValidationFailed(m) => write!(f, "validation failed: {m}"),
             HelperFailed(m) => write!(f, "bootstrap helper failed: {m}"),

@@ -66,6 +66,9 @@ pub struct KeyInfo {
     pub id: String,
     pub prefix: String,
     pub status: Lifecycle,
+    /// RFC 3339; the sweep's orphan rule needs it.
+    #[serde(rename = "createdAt", default)]
+    pub created_at: Option<String>,
 }
 
 /// A key as created: the only moment Inter-Hub shows the secret.

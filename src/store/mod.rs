@@ -59,6 +59,9 @@ pub enum Stored {
     Written { version: u64 },
     /// Another writer stored first; this is theirs, to reuse.
     LostRace { winner: StoredKey },
+    /// The write may have landed (its answer was lost and the slot could
+    /// not be read since): ours may be the stored key.
+    Unconfirmed { why: Error },
 }
 
 /// Checks a secret value read from anywhere: non-empty, bounded, printable ASCII.

@@ -285,6 +285,11 @@ impl KeyApi for Client {
         let a = self.call(Method::POST, p, Auth::None, Body::Form(&form), None, true)?;
         if a.status == StatusCode::UNAUTHORIZED || a.status == StatusCode::BAD_REQUEST {
             let why = a.body["error"].as_str().and_then(error_token);
+            // Only a definite 401 invalid_client says the key is dead (and
+            // may be replaced without --rotate); anything else fails the run.
+            if a.status == StatusCode::UNAUTHORIZED && why == Some("invalid_client") {
+                return Err(Error::RuntimeKeyDead(format!("{p}: invalid_client")));
+            }
             return Err(Error::RuntimeKeyInvalid(format!(
                 "{p}: {}",
                 self.scrub(why.unwrap_or("invalid_client"))

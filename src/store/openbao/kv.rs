@@ -199,8 +199,9 @@ impl OpenBao {
             zeroize::Zeroize::zeroize(s);
         }
         let version = match written? {
-            Ok(version) => version,
-            Err(winner) => return Ok(Stored::LostRace { winner }),
+            Landing::Ours(version) => version,
+            Landing::Theirs(winner) => return Ok(Stored::LostRace { winner }),
+            Landing::Unknown(why) => return Ok(Stored::Unconfirmed { why }),
         };
         match self.read_runtime_version(Some(version)) {
             Ok(Some(back)) if back.key.same_as(key.key) => {}
@@ -228,23 +229,28 @@ impl OpenBao {
         Ok(Stored::Written { version })
     }
 
-    /// The check-and-set write: `Ok(version)` when the slot holds our key,
-    /// `Err(winner)` when another writer's key is there.
+    /// The check-and-set write: where our key landed.
     ///
     /// A write that may have landed with its answer lost (a 5xx, a reset, a
     /// timeout, the leader lost) is looked for in the slot; when it is not
     /// there it is sent again, on whichever node now leads: check-and-set
     /// makes that safe (a slot another writer moved on refuses it).
+    ///
+    /// `Err` only when the key is certainly not stored: a clear refusal, or
+    /// every attempt was answered and the slot, read after the last, does
+    /// not hold it. A write whose answer was lost and that the slot cannot
+    /// be shown to lack is `Unknown`: it may still land.
     fn write_or_find(
         &self,
         key: &KeyRecord,
         cas: u64,
         data: &Map<String, Value>,
-    ) -> Result<Result<u64, StoredKey>, Error> {
+    ) -> Result<Landing, Error> {
         let at = &self.cfg.runtime_key;
         let cas32 = u32::try_from(cas)
             .map_err(|_| Error::Internal("KV version exceeds check-and-set range".into()))?;
         let mut tries = 0;
+        let mut all_answered = true;
         loop {
             tries += 1;
             let written = self.once(|s| {
@@ -258,20 +264,27 @@ impl OpenBao {
                 .map_err(|e| from_client(e, Op::Write, &at.data_path()))
             });
             let lost = match written {
-                Ok(meta) => return Ok(Ok(meta.version)),
+                Ok(meta) => return Ok(Landing::Ours(meta.version)),
                 Err(Error::OpenbaoCasConflict(p)) => {
                     let winner = self.read_runtime_key_fresh()?.ok_or_else(|| {
                         Error::OpenbaoCasConflict(format!("{p}: lost the race but found no key"))
                     })?;
                     if winner.key.same_as(key.key) {
                         // Our own earlier write whose answer was lost.
-                        return Ok(Ok(winner.version));
+                        return Ok(Landing::Ours(winner.version));
                     }
-                    return Ok(Err(winner));
+                    return Ok(Landing::Theirs(winner));
                 }
                 Err(e) if may_have_landed(&e) => e,
                 Err(e) => return Err(e),
             };
+            all_answered &= matches!(
+                lost,
+                Error::OpenbaoServer {
+                    status: Some(_),
+                    ..
+                }
+            );
             // A window of its own: the write may have used up the store's.
             match self.own_window(|| self.read_runtime_key_fresh()) {
                 Ok(Some(now)) if now.key.same_as(key.key) => {
@@ -280,10 +293,15 @@ impl OpenBao {
                         lost.code(),
                         now.version
                     ));
-                    return Ok(Ok(now.version));
+                    return Ok(Landing::Ours(now.version));
                 }
+                // The slot moved past our check-and-set value: ours can
+                // never land there.
+                Ok(Some(now)) if now.version > cas => return Ok(Landing::Theirs(now)),
                 Ok(_) if tries <= self.cfg.retries => continue,
-                _ => return Err(lost),
+                // Every attempt answered, and the slot lacks it after them.
+                Ok(_) if all_answered => return Err(lost),
+                _ => return Ok(Landing::Unknown(lost)),
             }
         }
     }
@@ -331,6 +349,16 @@ impl OpenBao {
 /// A failed write that may still have been applied: anything but a clear
 /// refusal (denied, conflict, a 4xx). Even a final "not connected" may
 /// follow an earlier node's 307 or lost answer for a write it had applied.
+/// Where a check-and-set write landed.
+enum Landing {
+    /// The slot holds our key at this version.
+    Ours(u64),
+    /// Another writer's key is there: ours cannot land.
+    Theirs(StoredKey),
+    /// Unknown: the answer was lost and the slot could not show it absent.
+    Unknown(Error),
+}
+
 fn may_have_landed(e: &Error) -> bool {
     match e {
         Error::OpenbaoWriteDenied(_)
