@@ -222,7 +222,9 @@ fn run_helper(
         ));
     }
     let existing = bao.read_runtime_key()?;
-    let dir = PrivateDir::create(state, &format!("helper-{}", who.run_id))?;
+    // Private folders of runs that are gone (the run lock is ours).
+    let stale = PrivateDir::remove_stale(state).err();
+    let dir = PrivateDir::create(state, &who.run_id)?;
     let out = helper::run(
         &spec,
         &dir,
@@ -236,6 +238,7 @@ fn run_helper(
         output: out.contract,
         output_sha256: out.output_sha256,
         output_bytes: out.output_bytes,
+        cleanup_failed: stale,
     });
     // Whatever the helper did, the key it may have made is stored or
     // revoked, and every active key that is not the stored one is swept.
@@ -269,7 +272,11 @@ fn run_helper(
             "the helper left no consumer and no key".into(),
         )),
     };
-    drop(dir);
+    if let Err(e) = dir.remove() {
+        if let Some(h) = report.helper.as_mut() {
+            h.cleanup_failed = Some(e);
+        }
+    }
     match (custody, out.failure) {
         // A key neither stored nor revoked outranks everything.
         (Err(e @ (Error::RuntimeKeyOrphaned(_) | Error::RuntimeKeyMaybeCreated(_))), _) => Err(e),

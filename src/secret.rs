@@ -45,8 +45,8 @@ impl fmt::Debug for Secret {
 
 /// Removes every known secret from text that may have been echoed back by a
 /// server or a helper: any run of 8 or more characters of a secret, in its
-/// raw, JSON-escaped, URL-encoded or base64 (standard and URL-safe, every
-/// alignment) form, becomes `[redacted]`; so does anything shaped like a
+/// raw, JSON-escaped, URL-encoded, hex (either case) or base64 (standard and
+/// URL-safe, every alignment) form, becomes `[redacted]`; so does anything shaped like a
 /// runtime key. Copies of the secrets' forms are wiped on drop.
 #[derive(Default)]
 pub struct Redactor {
@@ -144,6 +144,9 @@ fn forms(s: &str) -> Vec<Zeroizing<String>> {
         })
         .collect();
     v.push(Zeroizing::new(url));
+    // Hex, in both cases (a helper's `xxd -p`, a server's debug dump).
+    v.push(Zeroizing::new(hex::encode(s)));
+    v.push(Zeroizing::new(hex::encode_upper(s)));
     // Base64 of a longer text holding the secret depends on the secret's
     // offset modulo 3: each alignment, without the characters the unknown
     // neighbours change.
@@ -166,6 +169,21 @@ fn forms(s: &str) -> Vec<Zeroizing<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// N7: a helper printed the operator key in hex; it reached the caller.
+    #[test]
+    fn hex_in_either_case_is_redacted() {
+        let op = "OPKEY-hp-0123456789abcdef-SECRET";
+        let mut r = Redactor::new();
+        r.learn(&Secret::new(op.into()));
+        for shown in [hex::encode(op), hex::encode_upper(op)] {
+            let text = format!("key {shown} rejected");
+            assert_eq!(r.scrub(&text), "key [redacted] rejected", "{text}");
+            // In part too.
+            let part = &shown[10..40];
+            assert!(!r.scrub(part).contains(part), "{part}");
+        }
+    }
 
     #[test]
     fn debug_is_redacted() {

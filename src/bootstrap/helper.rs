@@ -23,11 +23,15 @@ use crate::secret::{Redactor, Secret};
 
 const MAX_OUTPUT: usize = 1 << 20;
 
-/// setsid(1) from util-linux: starts the helper in a new session.
-const SETSID: &str = "/usr/bin/setsid";
-
 /// How long the helper's output is waited for once it has exited.
 const PIPE_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a helper asked to stop (SIGTERM) has before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a SIGKILLed helper is waited for (it cannot refuse; only an
+/// uninterruptible sleep in the kernel delays it).
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// A private folder in the state folder, removed with everything in it when
 /// dropped. Made and emptied relative to the state folder's descriptor, and
@@ -37,16 +41,54 @@ pub struct PrivateDir {
     parent: WorkDir,
     name: String,
     dir: WorkDir,
+    removed: bool,
 }
 
+/// The names private folders of helper runs have in the state folder.
+const PRIVATE_PREFIX: &str = "helper-";
+
+/// The key files ops-warden writes for a helper, unlinked first of all.
+const KEY_FILES: [&str; 2] = ["operator.key", "runtime.key"];
+
 impl PrivateDir {
-    pub fn create(parent: &WorkDir, name: &str) -> Result<PrivateDir, Error> {
-        let dir = parent.make_private_dir(name).map_err(Error::Io)?;
+    /// Makes `helper-<run>` in the state folder.
+    pub fn create(parent: &WorkDir, run_id: &str) -> Result<PrivateDir, Error> {
+        let name = format!("{PRIVATE_PREFIX}{run_id}");
+        let dir = parent.make_private_dir(&name).map_err(Error::Io)?;
         Ok(PrivateDir {
             parent: parent.try_clone().map_err(Error::Io)?,
-            name: name.to_string(),
+            name,
             dir,
+            removed: false,
         })
+    }
+
+    /// Removes the private folders earlier runs left (killed, or a failed
+    /// cleanup). Called under the host's run lock: none is in use.
+    pub fn remove_stale(parent: &WorkDir) -> Result<(), String> {
+        let mut first = None;
+        for name in parent.list()? {
+            if name.starts_with(PRIVATE_PREFIX) {
+                if let Err(e) = parent.remove_tree(&name) {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Removes the folder and all in it now: the key files by name first,
+    /// then the whole tree.
+    pub fn remove(mut self) -> Result<(), String> {
+        self.removed = true;
+        self.remove_now()
+    }
+
+    fn remove_now(&self) -> Result<(), String> {
+        for f in KEY_FILES {
+            let _ = self.dir.remove(f);
+        }
+        self.parent.remove_tree(&self.name)
     }
 
     pub fn path(&self) -> &Path {
@@ -68,8 +110,11 @@ impl PrivateDir {
 }
 
 impl Drop for PrivateDir {
+    /// On every path (an error, a panic): removed all the same.
     fn drop(&mut self) {
-        let _ = self.parent.remove_private_dir(&self.name);
+        if !self.removed {
+            let _ = self.remove_now();
+        }
     }
 }
 
@@ -111,11 +156,11 @@ pub fn run(
 ) -> Result<HelperOutput, Error> {
     let op_file = dir.write_secret("operator.key", operator_key)?;
     let program = check_program(spec)?;
-    // A session of its own (setsid(1), as no unsafe pre_exec hook is
-    // allowed here): no controlling terminal, so a helper run from root's
-    // shell cannot read or type into it, and one process group to kill.
-    let mut cmd = Command::new(SETSID);
-    cmd.arg(&program);
+    // A session of its own, made by the child before exec: no controlling
+    // terminal, so a helper run from root's shell cannot read or type into
+    // it, and one process group to kill from the moment it exists.
+    let mut cmd = Command::new(&program);
+    crate::os::session::in_new_session(&mut cmd);
     // The helper is site code: it never runs as root. Run by root (attended
     // use), it runs as the lane user with the lane user's own group (never
     // the state folder's group, which may be root's); std drops root's
@@ -153,6 +198,8 @@ pub fn run(
     if spec.skip_event {
         cmd.env("IHUB_SKIP_EVENT", "1");
     }
+    // A signal that came before the helper exists stops the run here.
+    signals.checkpoint("the helper")?;
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::HelperFailed(format!("cannot start {}: {}", spec.argv[0], e.kind())))?;
@@ -184,9 +231,7 @@ pub fn run(
             interrupted = Some(e);
         }
         if stopped.is_some() {
-            let _ = killpg(pgid, Signal::SIGKILL);
-            let _ = child.wait();
-            break None;
+            break stop(&mut child, pgid);
         }
         std::thread::sleep(Duration::from_millis(25));
     };
@@ -234,11 +279,14 @@ pub fn run(
     // The caller gets the contract's fields only (scrubbed, bounded) and a
     // digest of everything the helper printed.
     let contract = parsed.as_ref().map(|v| project(v, &scrub));
-    let stderr_tail = {
-        let t = scrub(&String::from_utf8_lossy(&stderr));
-        let skip = t.chars().count().saturating_sub(300);
-        t.chars().skip(skip).collect::<String>()
-    };
+    // The helper's stderr is free text: only its digest and size reach the
+    // caller and the audit (a secret the redactor never learned, such as a
+    // token the helper minted itself, cannot be told from prose).
+    let stderr_digest = format!(
+        "sha256:{} ({} bytes)",
+        crate::text::sha256_hex(&stderr),
+        stderr.len()
+    );
     let why = match (stopped, status) {
         (Some(why), _) => Some(why),
         (None, Some(st)) if !st.success() => Some(format!("exited with {st}")),
@@ -247,9 +295,10 @@ pub fn run(
     };
     if let Some(why) = why {
         // A signal is reported as such (`aborted`), anything else as the helper's failure.
-        failure = Some(interrupted.unwrap_or_else(|| {
-            Error::HelperFailed(format!("{why}; stderr: {}", stderr_tail.trim()))
-        }));
+        failure = Some(
+            interrupted
+                .unwrap_or_else(|| Error::HelperFailed(format!("{why}; stderr {stderr_digest}"))),
+        );
     }
     Ok(HelperOutput {
         output_sha256: crate::text::sha256_hex(&stdout),
@@ -262,9 +311,35 @@ pub fn run(
     })
 }
 
+/// Stops the helper's session: SIGTERM, then SIGKILL after a grace; every
+/// wait bounded. The group is the child's own from its first instruction,
+/// so the signals reach it and all it started.
+fn stop(child: &mut std::process::Child, pgid: Pid) -> Option<std::process::ExitStatus> {
+    let _ = killpg(pgid, Signal::SIGTERM);
+    if let Some(st) = wait_for(child, STOP_GRACE) {
+        return Some(st);
+    }
+    let _ = killpg(pgid, Signal::SIGKILL);
+    wait_for(child, KILL_WAIT)
+}
+
+/// The child's exit status within `bound`, or `None`.
+fn wait_for(child: &mut std::process::Child, bound: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + bound;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return Some(st),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            _ => return None,
+        }
+    }
+}
+
 /// The contract's helper output ("The runbook helper's interface"): only
-/// these fields, each a scrubbed, escaped string of bounded length, reach the
-/// caller. Anything else the helper printed is known only by its digest.
+/// these fields reach the caller, each a plain token (`[A-Za-z0-9._:-]`,
+/// at most 128) after scrubbing; a value that is not one is dropped. The
+/// error's free-text message is known only by its digest, and so is
+/// anything else the helper printed.
 fn project(v: &Value, scrub: &dyn Fn(&str) -> String) -> HelperContract {
     let pick = |o: Option<&Value>, fields: &[&str]| -> Option<HelperObject> {
         let o = o?.as_object()?;
@@ -272,7 +347,14 @@ fn project(v: &Value, scrub: &dyn Fn(&str) -> String) -> HelperContract {
             if !fields.contains(&f) {
                 return None;
             }
-            Some(scrub(o.get(f)?.as_str()?).chars().take(200).collect())
+            let raw = o.get(f)?.as_str()?;
+            if f == "message" {
+                return Some(format!(
+                    "sha256:{}",
+                    crate::text::sha256_hex(raw.as_bytes())
+                ));
+            }
+            Some(scrub(raw)).filter(|t| plain_token(t))
         };
         Some(HelperObject {
             id: text("id"),
@@ -299,6 +381,13 @@ fn project(v: &Value, scrub: &dyn Fn(&str) -> String) -> HelperContract {
                 .collect()
         }),
     }
+}
+
+/// A value a caller may see from a helper: a short plain token.
+fn plain_token(t: &str) -> bool {
+    (1..=128).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
 /// Most widgets the evidence lists from a helper's output.
@@ -338,7 +427,7 @@ fn check_program(spec: &HelperSpec) -> Result<PathBuf, Error> {
 /// A key-shaped file the helper left in the private folder without naming it.
 fn find_left_key(dir: &PrivateDir) -> Option<(Secret, String)> {
     for name in dir.dir.list().ok()? {
-        if name == "operator.key" || name == "runtime.key" {
+        if KEY_FILES.contains(&name.as_str()) {
             continue;
         }
         if let Ok(k) = dir.read_key(&name) {

@@ -271,6 +271,9 @@ pub struct HelperReport {
     pub output: Option<HelperContract>,
     pub output_sha256: String,
     pub output_bytes: usize,
+    /// Why the helper's private folder (or a stale one of an earlier run)
+    /// could not be removed whole; `null` when everything went.
+    pub cleanup_failed: Option<String>,
 }
 
 /// The OpenBao session's part of the evidence.

@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, OFlag};
+use nix::fcntl::{openat, renameat, renameat2, OFlag, RenameFlags};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 use nix::unistd::{fchown, geteuid, unlinkat, Gid, Uid, UnlinkatFlags};
 
@@ -150,12 +150,20 @@ impl WorkDir {
             Access::Append => OFlag::O_RDWR | OFlag::O_APPEND,
         };
         let mode = create.unwrap_or(0);
+        // Root making a file in a folder that is not root's: the file is
+        // born under a name of its own, handed over, then moved into place,
+        // so no other run ever sees it under `name` owned by root.
+        if let (Some(want), true) = (create, self.hands_over()) {
+            if let Some(file) = self.create_handed_over(name, flags, want)? {
+                return Ok(Some(file));
+            }
+        }
         // Create exclusively first, so a file is handed over (fchown) only
         // when this very call made it; an existing one must already be the
         // folder owner's.
         let mut created = false;
         let mut opened = Err(Errno::ENOENT);
-        if create.is_some() {
+        if create.is_some() && !self.hands_over() {
             opened = openat(
                 &self.fd,
                 name,
@@ -177,6 +185,67 @@ impl WorkDir {
             self.set_mode(name, &file, want)?;
         }
         Ok(Some(file))
+    }
+
+    /// Whether files this process makes here must be handed over (root in
+    /// a folder that belongs to someone else).
+    fn hands_over(&self) -> bool {
+        geteuid().is_root() && !self.owner.is_root()
+    }
+
+    /// Makes `name` owned by the folder's owner from the moment it has that
+    /// name: created under a private temporary name (`O_EXCL`), handed over
+    /// and given its mode on the descriptor, then renamed into place without
+    /// replacing anything. `Ok(None)` when `name` exists already (another
+    /// run made it first): the caller opens that one.
+    fn create_handed_over(
+        &self,
+        name: &str,
+        flags: OFlag,
+        mode: u32,
+    ) -> Result<Option<File>, String> {
+        let tmp = format!(".{name}.{}.new", std::process::id());
+        check_name(&tmp)?;
+        // A leftover of a killed run that had our pid: never anyone's file.
+        let _ = unlinkat(&self.fd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        let fd = openat(
+            &self.fd,
+            tmp.as_str(),
+            flags | OFlag::O_CREAT | OFlag::O_EXCL,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| self.open_error(&tmp, e))?;
+        let shown = self.path.join(name);
+        let placed = fchown(&fd, Some(self.owner), Some(self.group))
+            .map_err(|e| format!("{}: fchown: {}", shown.display(), e.desc()))
+            .and_then(|()| {
+                nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+                    .map_err(|e| format!("{}: fchmod: {}", shown.display(), e.desc()))
+            })
+            .and_then(|()| {
+                match renameat2(
+                    &self.fd,
+                    tmp.as_str(),
+                    &self.fd,
+                    name,
+                    RenameFlags::RENAME_NOREPLACE,
+                ) {
+                    Ok(()) => Ok(true),
+                    Err(Errno::EEXIST) => Ok(false),
+                    Err(e) => Err(format!("{}: {}", shown.display(), e.desc())),
+                }
+            });
+        match placed {
+            Ok(true) => self.adopt(name, fd, false).map(Some),
+            Ok(false) => {
+                let _ = unlinkat(&self.fd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+                Ok(None)
+            }
+            Err(e) => {
+                let _ = unlinkat(&self.fd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+                Err(e)
+            }
+        }
     }
 
     /// Creates `name` exclusively (`O_EXCL`): it must not exist yet.
@@ -322,41 +391,94 @@ impl WorkDir {
         })
     }
 
-    /// Removes the sub-folder `name` and the plain files in it (the helper's
-    /// private folder: files only), each relative to a descriptor.
-    pub fn remove_private_dir(&self, name: &str) -> Result<(), String> {
+    /// Removes the sub-folder `name` and everything in it, each entry
+    /// relative to its folder's descriptor (`O_NOFOLLOW`: a symlink is
+    /// removed, never followed). Bounded in depth; a missing folder is not
+    /// an error. The first failure is returned after removing all it can.
+    pub fn remove_tree(&self, name: &str) -> Result<(), String> {
         check_name(name)?;
-        let fd = match openat(&self.fd, name, DIR_FLAGS, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(()),
-            Err(e) => return Err(self.open_error(name, e)),
-        };
-        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| e.desc().to_string())?;
-        let names: Vec<std::ffi::CString> = dir
-            .iter()
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_owned())
-            .filter(|n| n.to_bytes() != b"." && n.to_bytes() != b"..")
-            .collect();
-        for n in &names {
-            match unlinkat(&dir, n.as_c_str(), UnlinkatFlags::NoRemoveDir) {
-                Ok(()) | Err(Errno::ENOENT) => {}
-                Err(e) => return Err(format!("{}: {}", shown_c(&self.path, name, n), e.desc())),
-            }
-        }
-        drop(dir);
-        match unlinkat(&self.fd, name, UnlinkatFlags::RemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => Ok(()),
-            Err(e) => Err(format!("{}: {}", self.path.join(name).display(), e.desc())),
-        }
+        let name = std::ffi::CString::new(name).map_err(|_| format!("{name:?} has a NUL"))?;
+        remove_tree_at(&self.fd, &self.path, &name, 0)
     }
 }
 
-fn shown_c(dir: &Path, name: &str, file: &std::ffi::CStr) -> String {
-    dir.join(name)
-        .join(String::from_utf8_lossy(file.to_bytes()).as_ref())
-        .display()
-        .to_string()
+/// Deepest folder `remove_tree` descends into.
+const MAX_DEPTH: usize = 32;
+
+fn remove_tree_at(
+    parent: &OwnedFd,
+    at: &Path,
+    name: &std::ffi::CStr,
+    depth: usize,
+) -> Result<(), String> {
+    let shown = at.join(String::from_utf8_lossy(name.to_bytes()).as_ref());
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "{}: deeper than {MAX_DEPTH} folders",
+            shown.display()
+        ));
+    }
+    let fd = match openat(parent, name, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        // A folder its owner (the helper, as this very user) made unreadable.
+        Err(Errno::EACCES) if !geteuid().is_root() => {
+            nix::sys::stat::fchmodat(
+                parent,
+                name,
+                Mode::from_bits_truncate(0o700),
+                nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+            )
+            .or_else(|_| {
+                nix::sys::stat::fchmodat(
+                    parent,
+                    name,
+                    Mode::from_bits_truncate(0o700),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+            })
+            .map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
+            openat(parent, name, DIR_FLAGS, Mode::empty())
+                .map_err(|e| format!("{}: {}", shown.display(), e.desc()))?
+        }
+        Err(e) => return Err(format!("{}: {}", shown.display(), e.desc())),
+    };
+    let keep = fd
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", shown.display()))?;
+    let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| e.desc().to_string())?;
+    let names: Vec<std::ffi::CString> = dir
+        .iter()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.to_bytes() != b"." && n.to_bytes() != b"..")
+        .collect();
+    drop(dir);
+    let mut first_error = None;
+    for n in &names {
+        let r = match unlinkat(&keep, n.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(Errno::EISDIR) | Err(Errno::EPERM) => remove_tree_at(&keep, &shown, n, depth + 1),
+            Err(e) => Err(format!(
+                "{}: {}",
+                shown
+                    .join(String::from_utf8_lossy(n.to_bytes()).as_ref())
+                    .display(),
+                e.desc()
+            )),
+        };
+        if let Err(e) = r {
+            first_error.get_or_insert(e);
+        }
+    }
+    let r = match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(format!("{}: {}", shown.display(), e.desc())),
+    };
+    match first_error {
+        Some(e) => Err(e),
+        None => r,
+    }
 }
 
 #[cfg(test)]

@@ -57,11 +57,46 @@ fn create_new_is_exclusive_and_private_dirs_are_removed() {
     assert!(w.create_new("t", 0o600).is_err());
     let p = w.make_private_dir("helper-1").unwrap();
     p.create_new("secret", 0o600).unwrap();
-    w.remove_private_dir("helper-1").unwrap();
+    w.remove_tree("helper-1").unwrap();
     assert!(!d.path().join("helper-1").exists());
     let link = d.path().join("dirlink");
     std::os::unix::fs::symlink(d.path(), &link).unwrap();
     assert!(WorkDir::open(&link, None).unwrap_err().contains("symlink"));
+}
+
+/// N6: a helper that leaves sub-folders (its tools' temp folders) in its
+/// private folder must not keep the operator key on disk.
+#[test]
+fn a_private_tree_goes_whole_whatever_the_helper_left() {
+    let d = private_dir();
+    let w = WorkDir::open(d.path(), None).unwrap();
+    let p = w.make_private_dir("helper-2").unwrap();
+    for sub in ["tmp.a", "tmp.b/deeper/still"] {
+        std::fs::create_dir_all(p.path().join(sub)).unwrap();
+    }
+    p.create_new("operator.key", 0o600).unwrap();
+    std::fs::write(p.path().join("tmp.b/deeper/f"), "x").unwrap();
+    std::os::unix::fs::symlink("/etc", p.path().join("tmp.a/etc")).unwrap();
+    std::fs::set_permissions(
+        p.path().join("tmp.b/deeper/still"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    w.remove_tree("helper-2").unwrap();
+    assert!(!d.path().join("helper-2").exists());
+    assert!(
+        std::path::Path::new("/etc/passwd").exists(),
+        "a link is never followed"
+    );
+    // Too deep to be a helper's doing: an error, after removing what it can.
+    let p = w.make_private_dir("helper-3").unwrap();
+    let mut deep = p.path().to_path_buf();
+    for _ in 0..40 {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    assert!(w.remove_tree("helper-3").unwrap_err().contains("deeper"));
+    assert_eq!(w.remove_tree("missing"), Ok(()));
 }
 
 #[test]

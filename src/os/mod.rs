@@ -5,4 +5,5 @@ pub mod files;
 pub mod harden;
 pub mod host;
 pub mod lock;
+pub mod session;
 pub mod signals;

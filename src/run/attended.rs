@@ -127,22 +127,40 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
 }
 
 /// The OpenBao address this run will send the host's credentials to: the
-/// flag, else `BAO_ADDR`, else the config, each under the config's rules.
-/// Said on stderr (the operator's terminal) before any credential is sent.
+/// flag, else `BAO_ADDR` when it is one of `openbao.addr`'s entries (a shell
+/// variable left from other work must not send the host's AppRole anywhere,
+/// not even to a loopback port another user opened), else the config, each
+/// under the config's rules. Said on stderr (the operator's terminal) before
+/// any credential is sent.
 fn openbao_address(
     cfg: &mut config::Config,
     args: &AttendedArgs,
     env: &Environ,
 ) -> Result<(), Error> {
+    let configured = |a: &str| {
+        let a = a.trim_end_matches('/');
+        cfg.openbao
+            .as_ref()
+            .is_some_and(|o| o.addrs.iter().any(|x| x.trim_end_matches('/') == a))
+    };
     let (addr, source) = match (&args.openbao_addr, &env.bao_addr) {
         (Some(a), _) => (Some(a.as_str()), AddrSource::Flag),
-        (None, Some(a)) => (Some(a.as_str()), AddrSource::BaoAddr),
+        (None, Some(a)) if configured(a) => (Some(a.as_str()), AddrSource::BaoAddr),
+        (None, Some(a)) => {
+            eprintln!(
+                "ops-warden: note: BAO_ADDR={} is ignored: it is not one of openbao.addr's \
+                 entries (use --openbao-addr to send this run elsewhere)",
+                crate::text::escape_untrusted(a, 200)
+            );
+            (None, AddrSource::Config)
+        }
         (None, None) => (None, AddrSource::Config),
     };
-    let ca = match (&args.openbao_ca_bundle, &env.bao_cacert) {
-        (Some(c), _) => Some((c.as_str(), "--openbao-ca-bundle")),
-        (None, Some(c)) => Some((c.as_str(), "BAO_CACERT")),
-        (None, None) => None,
+    let ca = match (&args.openbao_ca_bundle, &env.bao_cacert, source) {
+        (Some(c), _, _) => Some((c.as_str(), "--openbao-ca-bundle")),
+        // BAO_CACERT goes with an address that came from outside the config.
+        (None, Some(c), AddrSource::Flag | AddrSource::BaoAddr) => Some((c.as_str(), "BAO_CACERT")),
+        _ => None,
     };
     config::override_openbao(cfg, addr.map(|a| (a, source.describe())), ca)?;
     if env.vault_vars_ignored {
