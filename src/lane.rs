@@ -260,14 +260,22 @@ fn run_helper(
         orphan_age: ih.orphan_key_age,
     };
     let custody = match (out.new_key, &consumer) {
-        (Some((key, _)), Some(c)) => {
-            runtime_key::adopt(&keys, c, key, who, &mut report.runtime_key).map(drop)
-        }
+        (Some((key, _)), Some(c)) => runtime_key::adopt(
+            &keys,
+            c,
+            key,
+            &out.printed_keys,
+            who,
+            &mut report.runtime_key,
+        )
+        .map(drop),
         (Some(_), None) => Err(Error::RuntimeKeyOrphaned(
             "the helper made a key but its consumer is unknown".into(),
         )),
         // No new key: a run is ok only if a stored key exists and mints a token.
-        (None, Some(c)) => runtime_key::prove_stored(&keys, c, &mut report.runtime_key),
+        (None, Some(c)) => {
+            runtime_key::prove_stored(&keys, c, &out.printed_keys, &mut report.runtime_key)
+        }
         (None, None) => Err(Error::HelperFailed(
             "the helper left no consumer and no key".into(),
         )),

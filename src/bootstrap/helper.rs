@@ -139,6 +139,9 @@ pub struct HelperOutput {
     pub output_bytes: usize,
     pub consumer_id: Option<String>,
     pub new_key: Option<(Secret, String)>,
+    /// Prefixes of runtime keys the helper printed (stdout or stderr): keys
+    /// whose secret came from this run, so this run may revoke them.
+    pub printed_keys: Vec<String>,
     pub exit_code: Option<i32>,
     /// Why the run failed (the key, if any, must still be stored or revoked).
     pub failure: Option<Error>,
@@ -306,6 +309,7 @@ pub fn run(
         contract,
         consumer_id,
         new_key,
+        printed_keys: printed_keys(&stdout, &stderr),
         exit_code: status.and_then(|s| s.code()),
         failure,
     })
@@ -381,6 +385,27 @@ fn project(v: &Value, scrub: &dyn Fn(&str) -> String) -> HelperContract {
                 .collect()
         }),
     }
+}
+
+/// The prefixes of key-shaped text in the helper's output.
+fn printed_keys(stdout: &[u8], stderr: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for text in [stdout, stderr] {
+        let text = String::from_utf8_lossy(text);
+        for (i, _) in text.match_indices("ihk_") {
+            let end = text[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+                .map_or(text.len(), |n| i + n);
+            let candidate = &text[i..end];
+            if crate::interhub::key_shape_ok(candidate) {
+                let p = crate::interhub::key_prefix(candidate);
+                if !found.contains(&p) {
+                    found.push(p);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// A value a caller may see from a helper: a short plain token.

@@ -157,7 +157,7 @@ pub fn ensure(
                     }
                 }
                 report.status = Some(KeyStatus::Reused);
-                sweep(c, req.consumer_id, req.plan, None, report)?;
+                sweep(c, req.consumer_id, req.plan, &[], report)?;
                 return Ok(Some(token));
             }
             Ok(_) => Replace::Rotate,
@@ -241,13 +241,8 @@ pub fn ensure(
     let token = api.token(req.consumer_id, &final_key)?;
     // The key our store displaced (after a rotation) and any provably dead
     // one go now.
-    sweep(
-        c,
-        req.consumer_id,
-        false,
-        displaced_by_us.as_deref(),
-        report,
-    )?;
+    let ours: Vec<String> = displaced_by_us.into_iter().collect();
+    sweep(c, req.consumer_id, false, &ours, report)?;
     Ok(Some(token))
 }
 
@@ -375,10 +370,12 @@ fn revoke_ours(
 
 /// The helper path: a key the helper created (we hold only its value and
 /// prefix) is stored, or revoked; then proven and the consumer swept.
+/// `printed`: prefixes of keys the helper printed (this run's own).
 pub fn adopt(
     c: &Custody,
     consumer_id: &str,
     key: Secret,
+    printed: &[String],
     who: &Provenance,
     report: &mut KeyReport,
 ) -> Result<Secret, Error> {
@@ -407,22 +404,27 @@ pub fn adopt(
         who,
         report,
     )?;
-    let mut displaced = None;
+    let mut ours = printed.to_vec();
     if report.status == Some(KeyStatus::Created) && previous.is_some() {
         report.status = Some(KeyStatus::Rotated);
         report.previous_prefix = previous.clone();
-        displaced = previous;
+        ours.extend(previous);
     }
     c.api.token(consumer_id, &final_key)?;
-    sweep(c, consumer_id, false, displaced.as_deref(), report)?;
+    sweep(c, consumer_id, false, &ours, report)?;
     Ok(final_key)
 }
 
 /// The helper path when the helper made no key: the run is ok only if a
 /// stored key exists and mints a token. Provably dead keys are swept either
-/// way.
-pub fn prove_stored(c: &Custody, consumer_id: &str, report: &mut KeyReport) -> Result<(), Error> {
-    let swept = sweep(c, consumer_id, false, None, report);
+/// way, the keys the helper printed (`printed`, this run's own) among them.
+pub fn prove_stored(
+    c: &Custody,
+    consumer_id: &str,
+    printed: &[String],
+    report: &mut KeyReport,
+) -> Result<(), Error> {
+    let swept = sweep(c, consumer_id, false, printed, report);
     let stored = c.store.read_runtime_key()?.ok_or_else(|| {
         Error::HelperFailed("the helper finished but no runtime key is stored".into())
     })?;

@@ -6,7 +6,8 @@
 //! - its own key that it failed to store, or that lost the race (revoked
 //!   where that happens, in `store_or_revoke`);
 //! - the key its own successful check-and-set displaced (that version is
-//!   gone from the slot: no check-and-set can bring it back);
+//!   gone from the slot: no check-and-set can bring it back), and a key its
+//!   own helper printed (its secret came from this run);
 //! - a key this host made in a run that is gone and never stored (the
 //!   host's custody journal; the run lock proves the run is gone);
 //! - a key older than any run may hold one unstored (`orphan_age`: a run
@@ -44,7 +45,7 @@ pub(super) enum Verdict {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Why {
-    Displaced,
+    Ours,
     DeadRun,
     Orphan,
 }
@@ -53,8 +54,9 @@ pub(super) enum Why {
 pub(super) struct Facts<'a> {
     /// The stored key's prefix, as the active node has it.
     pub stored: Option<&'a str>,
-    /// The prefix this run's own check-and-set displaced.
-    pub displaced: Option<&'a str>,
+    /// This run's own keys: the one its check-and-set displaced, any its
+    /// helper printed.
+    pub ours: &'a [String],
     /// Keys this host made in runs that are gone.
     pub dead_runs: &'a [Pending],
     pub orphan_age: chrono::Duration,
@@ -66,8 +68,8 @@ pub(super) fn verdict(k: &KeyInfo, f: &Facts) -> Verdict {
     if Some(k.prefix.as_str()) == f.stored {
         return Verdict::Keep;
     }
-    if Some(k.prefix.as_str()) == f.displaced {
-        return Verdict::Revoke(Why::Displaced);
+    if f.ours.contains(&k.prefix) {
+        return Verdict::Revoke(Why::Ours);
     }
     if f.dead_runs.iter().any(|p| p.id == k.id) {
         return Verdict::Revoke(Why::DeadRun);
@@ -92,7 +94,7 @@ pub(super) fn sweep(
     c: &Custody,
     consumer_id: &str,
     plan: bool,
-    displaced: Option<&str>,
+    ours: &[String],
     report: &mut KeyReport,
 ) -> Result<(), Error> {
     let active: Vec<_> = c
@@ -121,7 +123,7 @@ pub(super) fn sweep(
         .map(|s| key_prefix(s.key.expose()));
     let facts = Facts {
         stored: keep.as_deref(),
-        displaced,
+        ours,
         dead_runs: &dead_runs,
         orphan_age: chrono::Duration::from_std(c.orphan_age)
             .unwrap_or_else(|_| chrono::Duration::hours(1)),
@@ -175,9 +177,10 @@ mod tests {
             prefix: "ihk_d".into(),
             run: "gone".into(),
         }];
+        let ours = ["ihk_p".to_string()];
         let facts = Facts {
             stored: Some("ihk_s"),
-            displaced: Some("ihk_p"),
+            ours: &ours,
             dead_runs: &dead,
             orphan_age: chrono::Duration::seconds(3600),
             now,
@@ -185,8 +188,9 @@ mod tests {
         let rows: &[(&str, Option<i64>, Verdict)] = &[
             // The stored key is kept, however old.
             ("s", Some(99_999), Verdict::Keep),
-            // What this run's own store displaced goes, however young.
-            ("p", Some(1), Verdict::Revoke(Why::Displaced)),
+            // This run's own (what its store displaced, what its helper
+            // printed) goes, however young.
+            ("p", Some(1), Verdict::Revoke(Why::Ours)),
             // A dead run of this host made it and never stored it.
             ("d", Some(1), Verdict::Revoke(Why::DeadRun)),
             ("d", None, Verdict::Revoke(Why::DeadRun)),
@@ -208,7 +212,7 @@ mod tests {
         // Nothing stored (a fresh slot): the same rules for the rest.
         let bare = Facts {
             stored: None,
-            displaced: None,
+            ours: &[],
             dead_runs: &[],
             ..facts
         };

@@ -1,9 +1,12 @@
 //! The attended path: an operator on the host with an operator key file.
 
-use std::process::Command;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Barrier;
 
 use crate::common::lab::{Lab, OPERATOR_KEY};
-use crate::common::scan::assert_clean;
+use crate::common::scan::{assert_clean, assert_run_clean};
 use crate::common::{assert_schema, bin, code_of, evidence};
 
 #[test]
@@ -262,4 +265,110 @@ fn a_stale_vault_addr_never_receives_the_hosts_credentials() {
     let secrets = lab.secrets();
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_clean("audit", &std::fs::read(&lab.audit).unwrap(), &refs);
+}
+
+/// Every file and folder under `dir` (not `dir` itself), depth first.
+fn everything_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let is_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+        out.push(p.clone());
+        if is_dir {
+            everything_under(&p, out);
+        }
+    }
+}
+
+/// Everything in `dir` is owned by `dir`'s owner, who is not root.
+fn assert_owned_by_folder_owner(dir: &Path) {
+    let owner = std::fs::metadata(dir).unwrap().uid();
+    assert_ne!(owner, 0, "{} is the lane user's", dir.display());
+    let mut all = Vec::new();
+    everything_under(dir, &mut all);
+    let wrong: Vec<String> = all
+        .iter()
+        .filter_map(|p| {
+            let uid = std::fs::symlink_metadata(p).ok()?.uid();
+            (uid != owner).then(|| format!("{} (uid {uid})", p.display()))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "owned by another than {}'s owner (uid {owner}): {wrong:?}",
+        dir.display()
+    );
+}
+
+/// Issue 18 §4: twenty attended root runs started together on one host
+/// (one config, one state folder, one audit log): each is ok or `busy`
+/// (exit 75), none fails to write its audit record, at least one is ok; the
+/// audit chain verifies, and nothing in the lane's folders became root's.
+#[test]
+fn twenty_attended_root_runs_sharing_one_lane_are_ok_or_busy() {
+    crate::common::require_root();
+    // The lab's config waits 1 s for a lock (`state.lock_wait_secs`): a
+    // run that does not get it ends `busy` promptly.
+    let lab = Lab::start("attended-twenty");
+    // Each run its own operator key file (a run removes its file).
+    let keys: Vec<PathBuf> = (0..20)
+        .map(|i| lab.fx.write(&format!("op-{i}.key"), OPERATOR_KEY, 0o600))
+        .collect();
+    let start = Barrier::new(keys.len());
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                let mut cmd = crate::common::attended(&lab.config, k, &[]);
+                let start = &start;
+                s.spawn(move || {
+                    start.wait();
+                    cmd.output().expect("the attended run starts")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (mut ok, mut busy) = (0, 0);
+    for (i, o) in outs.iter().enumerate() {
+        let doc = evidence(o);
+        assert_schema(&doc);
+        let code = code_of(&doc).to_string();
+        assert_ne!(code, "audit-write-failed", "run {i}: {doc:#}");
+        match o.status.code() {
+            Some(0) => {
+                let status = doc["result"]["runtime_key"]["status"].as_str();
+                assert!(
+                    matches!(status, Some("created" | "reused")),
+                    "run {i}: {doc:#}"
+                );
+                ok += 1;
+            }
+            Some(75) if code == "busy" => busy += 1,
+            other => panic!(
+                "run {i}: exit {other:?} ({code}), neither ok nor busy: {doc:#}\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        }
+    }
+    eprintln!("twenty attended runs at once: {ok} ok, {busy} busy");
+    assert!(ok >= 1, "at least one run is ok ({busy} busy)");
+    lab.assert_one_live_stored_key();
+    let av = Command::new(bin())
+        .arg("--config")
+        .arg(&lab.config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        av.status.code(),
+        Some(0),
+        "the audit chain verifies: {}",
+        String::from_utf8_lossy(&av.stdout)
+    );
+    for dir in ["state", "log"] {
+        assert_owned_by_folder_owner(&lab.fx.path(dir));
+    }
+    let audit = std::fs::read(&lab.audit).unwrap();
+    let refs: Vec<&Output> = outs.iter().collect();
+    assert_run_clean(&refs, &audit, &lab.secrets());
 }

@@ -8,18 +8,22 @@
 //! audit chain verifies. Then the same race with the
 //! leader killed during it (when the first key is being created).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use crate::common::bao::Bao;
-use crate::common::lab::{assert_one_live_stored_key, OPERATOR_KEY, OPERATOR_PATH, RUNTIME_PATH};
+use crate::common::lab::{
+    assert_one_live_stored_key, stored_key, OPERATOR_KEY, OPERATOR_PATH, RUNTIME_PATH,
+};
 use crate::common::netns::Net;
 use crate::common::raft::{Cluster, Tls};
 use crate::common::scan::assert_run_clean;
 use crate::common::sim::Sim;
 use crate::common::sshd::{ensure_lane_user, LaneHost, LaneOptions, LANE_USER};
-use crate::common::{assert_schema, evidence, repo, Fixture};
+use crate::common::{assert_schema, code_of, evidence, repo, Fixture};
 
 /// Eight in CI; `OW_FLEET_HOSTS` raises it (tests/lab/fleet-heavy.sh).
 fn hosts() -> usize {
@@ -109,7 +113,7 @@ struct Fleet {
     admin: Bao,
     cluster: Cluster,
     svc: Fixture,
-    _net: Net,
+    net: Net,
 }
 
 impl Fleet {
@@ -179,7 +183,7 @@ impl Fleet {
             admin,
             cluster,
             svc,
-            _net: net,
+            net,
         }
     }
 
@@ -197,26 +201,63 @@ impl Fleet {
     /// they are all on their way. Outputs in host order.
     fn race(&self, during: impl FnOnce()) -> Vec<Output> {
         let cert = self.certificate();
-        let key = self.hosts[0].fx.path("user");
-        let start = Arc::new(Barrier::new(self.hosts.len()));
-        let outs = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .hosts
-                .iter()
-                .map(|h| {
-                    let mut cmd = crate::common::sshd::ssh_to(
-                        22,
-                        &key,
-                        &cert,
-                        &format!("{LANE_USER}@{}", h.addr),
-                        &[],
-                        &["bootstrap"],
-                    );
+        let cmds = (0..self.hosts.len())
+            .map(|i| self.ssh_bootstrap(i, &cert, &[]))
+            .collect();
+        self.race_commands(cmds, during)
+    }
+
+    /// `ssh … bootstrap <flags>` to host `i`, with `cert`.
+    fn ssh_bootstrap(&self, i: usize, cert: &Path, flags: &[&str]) -> Command {
+        let mut remote = vec!["bootstrap"];
+        remote.extend_from_slice(flags);
+        crate::common::sshd::ssh_to(
+            22,
+            &self.hosts[0].fx.path("user"),
+            cert,
+            &format!("{LANE_USER}@{}", self.hosts[i].addr),
+            &[],
+            &remote,
+        )
+    }
+
+    /// Root on host `i` running the attended `bootstrap` itself (no ssh):
+    /// in the host's network namespace (so OpenBao sees the host's address,
+    /// the only one its AppRole accepts), with the host's config, a clean
+    /// environment and an operator key file of its own (`tag` names it; the
+    /// run removes it).
+    fn attended_bootstrap(&self, i: usize, tag: &str) -> Command {
+        let h = &self.hosts[i];
+        let key =
+            h.fx.write(&format!("operator-{tag}.key"), OPERATOR_KEY, 0o600);
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            self.net.hosts[i].0.as_str(),
+            "/usr/bin/env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+        ])
+        .arg(crate::common::bin())
+        .args(crate::common::attended_args(&h.config, &key, &[]))
+        .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs every command at the same moment; `during` runs once they are
+    /// all on their way. Outputs in the commands' order.
+    fn race_commands(&self, cmds: Vec<Command>, during: impl FnOnce()) -> Vec<Output> {
+        let start = Arc::new(Barrier::new(cmds.len()));
+        std::thread::scope(|s| {
+            let handles: Vec<_> = cmds
+                .into_iter()
+                .map(|mut cmd| {
                     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
                     let start = start.clone();
                     s.spawn(move || {
                         start.wait();
-                        cmd.output().expect("ssh runs")
+                        cmd.output().expect("the run starts")
                     })
                 })
                 .collect();
@@ -225,8 +266,7 @@ impl Fleet {
                 .into_iter()
                 .map(|h| h.join().unwrap())
                 .collect::<Vec<_>>()
-        });
-        outs
+        })
     }
 
     /// Each host's evidence is ok (created, reused, race lost); one live
@@ -293,10 +333,12 @@ impl Fleet {
         }
         secrets.extend(self.admin.issued_secrets());
         secrets.extend(self.sim.issued_secrets());
+        // Each output once, then each host's audit and sshd logs.
         let refs: Vec<&Output> = outs.iter().collect();
+        assert_run_clean(&refs, &[], &secrets);
         for h in &self.hosts {
             let audit = std::fs::read(&h.audit).expect("audit log");
-            assert_run_clean(&refs, &audit, &secrets);
+            assert_run_clean(&[], &audit, &secrets);
             assert_no_secret_in(&h.fx.path("sshd.log"), &secrets);
         }
     }
@@ -343,5 +385,240 @@ fn eight_hosts_race_to_one_stored_key_even_when_the_leader_dies() {
     let mut all = first;
     all.extend(again);
     all.extend(during);
+    fleet.scan(&all);
+}
+
+/// How a host runs in a round of the rotation race.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// `ssh … bootstrap --rotate`
+    Rotate,
+    /// `ssh … bootstrap`
+    Plain,
+    /// Root on the host: `ops-warden bootstrap --operator-key-file F`.
+    Attended,
+}
+
+impl Mode {
+    /// Round-robin by host and round: each host takes each mode in turn.
+    fn of(host: usize, round: usize) -> Mode {
+        match (host + round) % 3 {
+            0 => Mode::Rotate,
+            1 => Mode::Plain,
+            _ => Mode::Attended,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Rotate => "ssh bootstrap --rotate",
+            Mode::Plain => "ssh bootstrap",
+            Mode::Attended => "attended bootstrap",
+        }
+    }
+}
+
+/// Ten in CI; `OW_FLEET_ROUNDS` sets another number.
+fn rounds() -> usize {
+    std::env::var("OW_FLEET_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=1000).contains(n))
+        .unwrap_or(10)
+}
+
+/// Codes no racing run may end with, whatever the others do.
+const NEVER: [&str; 3] = ["runtime-key-invalid", "runtime-key-orphaned", "internal"];
+
+/// Mode → (status of an ok run, or code of a failed one) → how many.
+type Tally = BTreeMap<&'static str, BTreeMap<String, usize>>;
+
+fn describe(t: &Tally) -> String {
+    t.iter()
+        .map(|(mode, seen)| {
+            let seen: Vec<String> = seen.iter().map(|(s, n)| format!("{s}×{n}")).collect();
+            format!("{mode} → {}", seen.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Key creations (`POST …/keys`) that reached the simulator so far.
+fn key_creations(sim: &Sim) -> usize {
+    std::fs::read_to_string(&sim.request_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("/keys"))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| {
+            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/keys"))
+        })
+        .count()
+}
+
+/// Waits until a key creation beyond the first `before` reached Inter-Hub.
+fn wait_for_key_creation(sim: &Sim, before: usize, round: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while key_creations(sim) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "round {round}: no key creation reached Inter-Hub"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Issue 18 §1: hosts rotating (`bootstrap --rotate`), bootstrapping
+/// (`bootstrap`) and bootstrapping attended (root on the host) at the same
+/// moment, round after round, modes taken in turn; in rounds 2, 5 and 8 the
+/// raft leader is killed as the first key is being created, and restarted
+/// after the round. A racing run may fail while another host rotates (its
+/// proven key revoked under it, busy, OpenBao during the election, an
+/// unconfirmed store), but never with `runtime-key-invalid`,
+/// `runtime-key-orphaned` or `internal`; after every race the stored key
+/// mints a token (the slot never holds a revoked key); then a plain
+/// `bootstrap` on every host is ok without `--rotate`, leaving exactly one
+/// live key, the stored one; every audit chain verifies; nothing leaks.
+#[test]
+fn a_fleet_rotating_and_bootstrapping_at_once_never_bricks_the_lane() {
+    crate::common::deadline(1500);
+    let mut fleet = Fleet::start("fleet-rot");
+    let n = fleet.hosts.len();
+    let mut all = Vec::new();
+    let mut lines = Vec::new();
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    for round in 1..=rounds() {
+        let kill = [2, 5, 8].contains(&round);
+        let leader = fleet.cluster.leader(30);
+        fleet.admin.addr = fleet.cluster.addr(&leader).to_string();
+        let cert = fleet.certificate();
+        let modes: Vec<Mode> = (0..n).map(|i| Mode::of(i, round)).collect();
+        let cmds = modes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match m {
+                Mode::Rotate => fleet.ssh_bootstrap(i, &cert, &["--rotate"]),
+                Mode::Plain => fleet.ssh_bootstrap(i, &cert, &[]),
+                Mode::Attended => fleet.attended_bootstrap(i, &format!("round-{round}")),
+            })
+            .collect();
+        let before = key_creations(&fleet.sim);
+        let mut killed = None;
+        let outs = fleet.race_commands(cmds, || {
+            if kill {
+                wait_for_key_creation(&fleet.sim, before, round);
+                killed = Some(fleet.cluster.kill(&leader));
+            }
+        });
+        if let Some(k) = &killed {
+            let now = fleet.cluster.leader(60);
+            assert_ne!(&now, k, "round {round}: a new leader");
+            fleet.admin.addr = fleet.cluster.addr(&now).to_string();
+        }
+
+        let mut raced = Tally::new();
+        for (i, (o, m)) in outs.iter().zip(&modes).enumerate() {
+            let doc = evidence(o);
+            assert_schema(&doc);
+            let key = &doc["result"]["runtime_key"];
+            let seen = if o.status.code() == Some(0) {
+                let status = key["status"].as_str().unwrap_or("").to_string();
+                assert!(
+                    ["created", "reused", "rotated", "replaced"].contains(&status.as_str()),
+                    "round {round}, host {i} ({}): ok with status {status:?}: {doc:#}",
+                    m.name()
+                );
+                if key["race_lost"] == true {
+                    format!("{status} (race lost)")
+                } else {
+                    status
+                }
+            } else {
+                let code = code_of(&doc).to_string();
+                assert!(
+                    !NEVER.contains(&code.as_str()),
+                    "round {round}, host {i} ({}): exit {:?}, {code}: {doc:#}\n{}",
+                    m.name(),
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                *codes.entry(code.clone()).or_default() += 1;
+                code
+            };
+            *raced.entry(m.name()).or_default().entry(seen).or_default() += 1;
+        }
+        // The slot never holds a revoked key.
+        let (key, client) = stored_key(&fleet.admin)
+            .unwrap_or_else(|| panic!("round {round}: no key is stored after the race"));
+        assert_eq!(
+            fleet.sim.token_status(&client, &key),
+            200,
+            "round {round}: the stored key mints a token after the race ({})",
+            describe(&raced)
+        );
+
+        // Every host once more, plainly: ok without --rotate, one live key.
+        let settle = fleet.race(|| {});
+        let mut settled = Tally::new();
+        for (i, o) in settle.iter().enumerate() {
+            let doc = evidence(o);
+            assert_schema(&doc);
+            let status = doc["result"]["runtime_key"]["status"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "round {round}, host {i}: the plain bootstrap after the race ({}): {doc:#}\n{}",
+                code_of(&doc),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                ["reused", "created", "replaced"].contains(&status.as_str()),
+                "round {round}, host {i}: the plain bootstrap after the race: {doc:#}"
+            );
+            *settled
+                .entry(Mode::Plain.name())
+                .or_default()
+                .entry(status)
+                .or_default() += 1;
+        }
+        assert_one_live_stored_key(&fleet.admin, &fleet.sim);
+        for (i, h) in fleet.hosts.iter().enumerate() {
+            let out = h.ops_warden(&["audit", "verify"]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: host {i}'s audit chain: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        let line = format!(
+            "round {round}{}: {} | then on every host: {}",
+            killed
+                .as_deref()
+                .map(|k| format!(" (leader {k} killed at the first key creation)"))
+                .unwrap_or_default(),
+            describe(&raced),
+            describe(&settled)
+        );
+        eprintln!("{line}");
+        lines.push(line);
+        all.extend(outs);
+        all.extend(settle);
+
+        // The killed node back; a leader before the next round.
+        if let Some(k) = killed {
+            fleet.cluster.start(&k);
+            let now = fleet.cluster.leader(60);
+            fleet.admin.addr = fleet.cluster.addr(&now).to_string();
+        }
+    }
+    eprintln!(
+        "rotation race, {n} hosts, {} rounds:\n{}\nfailed racing runs by code: {codes:?}",
+        lines.len(),
+        lines.join("\n")
+    );
     fleet.scan(&all);
 }

@@ -8,9 +8,12 @@ argv: SEEDS_DIR [--fail-after-key] [--sleep N] [--print-key-in-stderr] [--big-ou
       [--key-in-stdout] (a broken helper: prints the display-once key instead of writing the file)
       [--make-no-key] (a broken helper: reports success with no runtime key at all)
       [--dump-env FILE] (its argv and environment, for the secret scan)
+      [--park SECONDS FILE] (first thing: ignores SIGTERM, so that only SIGKILL ends it,
+                             writes FILE to say so, then sleeps SECONDS)
 """
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -40,6 +43,12 @@ def call(method, path, body=None, token=None, form=None, headers=None):
 def main():
     args = sys.argv[1:]
     seeds = args[0]
+    if "--park" in args:
+        i = args.index("--park")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(args[i + 2], "w") as f:
+            f.write("parked %d\n" % os.getpid())
+        time.sleep(float(args[i + 1]))
     if "--sleep" in args:
         time.sleep(float(args[args.index("--sleep") + 1]))
     op = open(os.environ["IHUB_OPERATOR_KEY_FILE"]).read().strip()

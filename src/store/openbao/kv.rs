@@ -251,6 +251,9 @@ impl OpenBao {
             .map_err(|_| Error::Internal("KV version exceeds check-and-set range".into()))?;
         let mut tries = 0;
         let mut all_answered = true;
+        // A lone node that says it is sealed did not write; with several,
+        // an earlier node may have (a 307 after applying it).
+        let mut all_refused = self.nodes.len() == 1;
         loop {
             tries += 1;
             let written = self.once(|s| {
@@ -283,8 +286,9 @@ impl OpenBao {
                 Error::OpenbaoServer {
                     status: Some(_),
                     ..
-                }
+                } | Error::OpenbaoSealed
             );
+            all_refused &= matches!(lost, Error::OpenbaoSealed);
             // A window of its own: the write may have used up the store's.
             match self.own_window(|| self.read_runtime_key_fresh()) {
                 Ok(Some(now)) if now.key.same_as(key.key) => {
@@ -301,6 +305,8 @@ impl OpenBao {
                 Ok(_) if tries <= self.cfg.retries => continue,
                 // Every attempt answered, and the slot lacks it after them.
                 Ok(_) if all_answered => return Err(lost),
+                // Every attempt refused by a node that cannot have done it.
+                _ if all_refused => return Err(lost),
                 _ => return Ok(Landing::Unknown(lost)),
             }
         }

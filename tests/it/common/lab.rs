@@ -39,6 +39,8 @@ pub struct LabOptions {
     pub openbao_addrs: Vec<String>,
     /// `openbao.failover_secs` (1 unless said: one node, nothing to wait for).
     pub failover_secs: Option<u64>,
+    /// `interhub.orphan_key_age_secs` (the product's default unless said).
+    pub orphan_key_age_secs: Option<u64>,
 }
 
 impl Lab {
@@ -145,6 +147,7 @@ base_url = "{sim}"
 timeout_secs = {timeout}
 retries = {ih_retries}
 retry_backoff_ms = 1
+orphan_key_age_secs = {orphan_age}
 manifest = "{repo}/seeds/ops-hub-manifest.draft.json"
 widgets = "{widgets}"
 [runner]
@@ -159,6 +162,7 @@ widgets = "{widgets}"
                     format!("{:?}", o.openbao_addrs)
                 },
                 failover = o.failover_secs.unwrap_or(1),
+                orphan_age = o.orphan_key_age_secs.unwrap_or(3600),
                 timeout = o.timeout_secs.unwrap_or(10),
                 bao_retries = o.retries.unwrap_or(2),
                 ih_retries = o.retries.unwrap_or(3),
