@@ -147,8 +147,7 @@ base_url = "{sim}"
 timeout_secs = {timeout}
 retries = {ih_retries}
 retry_backoff_ms = 1
-orphan_key_age_secs = {orphan_age}
-manifest = "{repo}/seeds/ops-hub-manifest.draft.json"
+{orphan_age}manifest = "{repo}/seeds/ops-hub-manifest.draft.json"
 widgets = "{widgets}"
 [runner]
 {runner}
@@ -162,7 +161,9 @@ widgets = "{widgets}"
                     format!("{:?}", o.openbao_addrs)
                 },
                 failover = o.failover_secs.unwrap_or(1),
-                orphan_age = o.orphan_key_age_secs.unwrap_or(3600),
+                orphan_age = o
+                    .orphan_key_age_secs
+                    .map_or(String::new(), |a| format!("orphan_key_age_secs = {a}\n")),
                 timeout = o.timeout_secs.unwrap_or(10),
                 bao_retries = o.retries.unwrap_or(2),
                 ih_retries = o.retries.unwrap_or(3),
