@@ -74,6 +74,25 @@ mod tests {
         ("testing", 7),
     ];
 
+    /// Every file under `src/`: its path there and its text.
+    fn source_files() -> Vec<(String, String)> {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        let mut stack = vec![src.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&src).unwrap().to_string_lossy().to_string();
+                    files.push((rel, std::fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+        files
+    }
+
     fn layer(m: &str) -> Option<u8> {
         LAYERS.iter().find(|(n, _)| *n == m).map(|(_, l)| *l)
     }
@@ -82,33 +101,22 @@ mod tests {
     /// tests aside) names a module of the same layer or below.
     #[test]
     fn layers_hold() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut upward = Vec::new();
-        let mut stack = vec![src.clone()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                    continue;
-                }
-                let rel = p.strip_prefix(&src).unwrap().to_string_lossy().to_string();
-                let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
-                if rel.ends_with("_tests.rs") || top == "lib" || top == "main" {
-                    continue;
-                }
-                let from = layer(top).unwrap_or_else(|| panic!("{rel}: module not in LAYERS"));
-                let text = std::fs::read_to_string(&p).unwrap();
-                let code = text.split("#[cfg(test)]").next().unwrap();
-                for (i, _) in code.match_indices("crate::") {
-                    let to: String = code[i + 7..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if let Some(l) = layer(&to) {
-                        if l > from {
-                            upward.push(format!("{rel} -> {to}"));
-                        }
+        for (rel, text) in source_files() {
+            let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
+            if rel.ends_with("_tests.rs") || top == "lib" || top == "main" {
+                continue;
+            }
+            let from = layer(top).unwrap_or_else(|| panic!("{rel}: module not in LAYERS"));
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for (i, _) in code.match_indices("crate::") {
+                let to: String = code[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if let Some(l) = layer(&to) {
+                    if l > from {
+                        upward.push(format!("{rel} -> {to}"));
                     }
                 }
             }
@@ -120,22 +128,11 @@ mod tests {
     /// exec) stays in one small file, where every block says why it is sound.
     #[test]
     fn unsafe_lives_in_one_file() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut found = Vec::new();
-        let mut stack = vec![src.clone()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if std::fs::read_to_string(&p)
-                    .unwrap()
-                    .contains(concat!("unsafe", " {"))
-                {
-                    found.push(p.strip_prefix(&src).unwrap().display().to_string());
-                }
-            }
-        }
+        let found: Vec<String> = source_files()
+            .into_iter()
+            .filter(|(_, text)| text.contains(concat!("unsafe", " {")))
+            .map(|(rel, _)| rel)
+            .collect();
         assert_eq!(found, ["os/session.rs"]);
     }
 }

@@ -144,13 +144,23 @@ fn the_operator_key_file_is_checked_used_and_removed() {
     let secrets = lab.secrets();
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_clean("audit", &std::fs::read(&lab.audit).unwrap(), &refs);
+    audit_verifies(&lab);
+}
+
+/// `audit verify` over the lab's trail passes.
+fn audit_verifies(lab: &Lab) {
     let av = Command::new(bin())
         .arg("--config")
         .arg(&lab.config)
         .args(["audit", "verify"])
         .output()
         .unwrap();
-    assert_eq!(av.status.code(), Some(0));
+    assert_eq!(
+        av.status.code(),
+        Some(0),
+        "the audit chain verifies: {}",
+        String::from_utf8_lossy(&av.stdout)
+    );
 }
 
 /// Accepts connections on a loopback port and records whether any came.
@@ -359,18 +369,7 @@ fn twenty_attended_root_runs_sharing_one_lane_are_ok_or_busy() {
     eprintln!("twenty attended runs at once: {ok} ok, {busy} busy");
     assert!(ok >= 1, "at least one run is ok ({busy} busy)");
     lab.assert_one_live_stored_key();
-    let av = Command::new(bin())
-        .arg("--config")
-        .arg(&lab.config)
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        av.status.code(),
-        Some(0),
-        "the audit chain verifies: {}",
-        String::from_utf8_lossy(&av.stdout)
-    );
+    audit_verifies(&lab);
     for dir in ["state", "log"] {
         assert_owned_by_folder_owner(&lab.fx.path(dir));
     }

@@ -149,12 +149,7 @@ fn an_interrupted_helper_is_killed_and_cleaned_up() {
         ", \"--sleep\", \"30\", \"--dump-env\", \"{out}/env.json\"",
         120,
     );
-    let child = lab
-        .force_command(&cfg, "bootstrap")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_bootstrap(&lab, &cfg);
     // Wait until the helper's private folder exists, i.e. the helper runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !std::fs::read_dir(lab.fx.path("state"))
@@ -296,6 +291,15 @@ fn finish_within(lab: &Lab, mut child: Child, secs: u64, what: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// A force-command `bootstrap` with this config, its output captured.
+fn spawn_bootstrap(lab: &Lab, cfg: &std::path::PathBuf) -> Child {
+    lab.force_command(cfg, "bootstrap")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn sigterm(child: &Child) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -328,12 +332,7 @@ fn a_signal_before_the_helper_starts_ends_the_run_within_its_bound() {
         "hold": true,
         "count": 1,
     }));
-    let mut child = lab
-        .force_command(&cfg, "bootstrap")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bootstrap(&lab, &cfg);
     wait_while_running(&mut child, "the runtime key read is held", || {
         proxy.held() == 1
     });
@@ -357,12 +356,7 @@ fn a_signal_before_the_helper_starts_ends_the_run_within_its_bound() {
 fn a_helper_that_ignores_sigterm_is_killed_after_the_grace() {
     let (lab, cfg) = helper_lab("helper-sig-ignored", PARKED, 120);
     let marker = lab.fx.path("helper-out/parked");
-    let mut child = lab
-        .force_command(&cfg, "bootstrap")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_bootstrap(&lab, &cfg);
     wait_while_running(&mut child, "the helper is parked", || marker.exists());
     assert!(
         !helper_pids(&lab).is_empty(),
