@@ -242,11 +242,21 @@ fn run_helper(
     });
     // Whatever the helper did, the key it may have made is stored or
     // revoked, and every active key that is not the stored one is swept.
-    let client = Client::new(ih, Some(op_key))?;
+    // A key the helper made is never dropped unreported: if its consumer
+    // cannot be learnt, the run says it is live, by prefix.
+    let unaccounted = |e: Error| match &out.new_key {
+        Some((_, prefix)) => Error::RuntimeKeyOrphaned(format!(
+            "the helper's key {prefix} could be neither stored nor revoked ({})",
+            e.code()
+        )),
+        None => e,
+    };
+    let client = Client::new(ih, Some(op_key)).map_err(unaccounted)?;
     let consumer = match out.consumer_id.clone() {
         Some(c) => Some(c),
         None => client
-            .list_consumers(&ih.hub)?
+            .list_consumers(&ih.hub)
+            .map_err(unaccounted)?
             .into_iter()
             .find(|c| c.name == ih.consumer)
             .map(|c| c.id),
@@ -287,7 +297,14 @@ fn run_helper(
     }
     match (custody, out.failure) {
         // A key neither stored nor revoked outranks everything.
-        (Err(e @ (Error::RuntimeKeyOrphaned(_) | Error::RuntimeKeyMaybeCreated(_))), _) => Err(e),
+        (
+            Err(
+                e @ (Error::RuntimeKeyOrphaned(_)
+                | Error::RuntimeKeyMaybeCreated(_)
+                | Error::RuntimeKeyUnconfirmed(_)),
+            ),
+            _,
+        ) => Err(e),
         (_, Some(helper_failed)) => Err(helper_failed),
         (custody, None) => custody,
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub use super::custody_journal::{HostJournal, Journal, NoJournal, Pending};
 pub use super::report::{KeyReport, KeyStatus};
 use crate::error::Error;
-use crate::interhub::{key_prefix, KeyApi, NewKey};
+use crate::interhub::{key_prefix, KeyApi, Lifecycle, NewKey};
 use crate::secret::Secret;
 use crate::store::openbao::OpenBao;
 use crate::store::{KeyRecord, Provenance, Stored, StoredKey};
@@ -179,7 +179,10 @@ pub fn ensure(
             return Ok(None);
         }
         replacing = Some((why, report.prefix.clone()));
-        cas = version;
+        // A supplied key with nothing stored: the slot's own version.
+        if stored.is_some() {
+            cas = version;
+        }
     }
     if req.plan {
         report.status = Some(KeyStatus::WouldCreate);
@@ -216,7 +219,7 @@ pub fn ensure(
         Err(e) => {
             // Kept in the journal only when it may be stored: the next run
             // of this host settles it.
-            if report.status != Some(KeyStatus::Unconfirmed) {
+            if !keeps_journaled(report) {
                 c.journal.settled(&[new_id.as_str()]);
             }
             return Err(e);
@@ -244,6 +247,16 @@ pub fn ensure(
     let ours: Vec<String> = displaced_by_us.into_iter().collect();
     sweep(c, req.consumer_id, false, &ours, report)?;
     Ok(Some(token))
+}
+
+/// Whether a key that was not stored stays in the journal: its store may
+/// have landed (unconfirmed), or its revocation failed (orphaned): the next
+/// run of the host settles it.
+fn keeps_journaled(report: &KeyReport) -> bool {
+    matches!(
+        report.status,
+        Some(KeyStatus::Unconfirmed | KeyStatus::Orphaned)
+    )
 }
 
 /// A `create_key` that may have made a key: the run fails saying so, and
@@ -336,6 +349,15 @@ pub fn store_or_revoke(
     }
 }
 
+/// A helper's key whose custody could not even begin (its id or the slot
+/// unreadable): it stays live; the run says so, naming its prefix.
+fn report_orphan(prefix: &str, e: Error) -> Error {
+    Error::RuntimeKeyOrphaned(format!(
+        "the helper's key {prefix} could be neither stored nor revoked ({})",
+        e.code()
+    ))
+}
+
 /// Our key, certainly not stored: revoked, and the run fails with `why`.
 fn revoke_ours(
     c: &Custody,
@@ -380,30 +402,65 @@ pub fn adopt(
     report: &mut KeyReport,
 ) -> Result<Secret, Error> {
     let prefix = key_prefix(key.expose());
-    let id = c
+    // Never left unaccounted for: a key whose id or slot cannot be learnt
+    // is reported as orphaned, naming its prefix.
+    let orphaned = |e: Error| report_orphan(&prefix, e);
+    let listed = c
         .api
-        .list_keys(consumer_id)?
+        .list_keys(consumer_id)
+        .map_err(orphaned)?
         .into_iter()
-        .find(|k| k.prefix == prefix)
-        .map(|k| k.id)
+        .find(|k| k.prefix == prefix && k.status == Lifecycle::Active)
         .ok_or_else(|| {
             Error::InterhubProtocol(format!(
-                "the helper's key {prefix} is not listed for consumer {consumer_id}"
+                "the helper's key {prefix} is not listed as active for consumer {consumer_id}"
             ))
         })?;
-    let current = c.store.read_runtime_key()?;
-    let cas = current.as_ref().map_or(0, |c| c.version);
+    // Its age, from Inter-Hub: the store deadline counts from its creation.
+    let age = listed
+        .created_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .and_then(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .to_std()
+                .ok()
+        })
+        .unwrap_or_default();
+    let made = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+    let pending = Pending {
+        id: listed.id.clone(),
+        prefix: prefix.clone(),
+        run: c.run.to_string(),
+    };
+    if let Err(e) = c.journal.made(pending) {
+        tracing::warn!("custody journal not written: {e}");
+    }
+    let current = c.store.read_runtime_key().map_err(orphaned)?;
+    let cas = match &current {
+        Some(s) => s.version,
+        None => c.store.slot_version().map_err(orphaned)?,
+    };
     let previous = current.as_ref().map(|c| key_prefix(c.key.expose()));
     drop(current);
-    let final_key = store_or_revoke(
+    let id = listed.id;
+    let stored = store_or_revoke(
         c,
         consumer_id,
-        NewKey { id, prefix, key },
+        NewKey {
+            id: id.clone(),
+            prefix,
+            key,
+        },
         cas,
-        Instant::now(),
+        made,
         who,
         report,
-    )?;
+    );
+    if !keeps_journaled(report) {
+        c.journal.settled(&[id.as_str()]);
+    }
+    let final_key = stored?;
     let mut ours = printed.to_vec();
     if report.status == Some(KeyStatus::Created) && previous.is_some() {
         report.status = Some(KeyStatus::Rotated);

@@ -129,21 +129,35 @@ pub(super) fn sweep(
             .unwrap_or_else(|_| chrono::Duration::hours(1)),
         now: Utc::now(),
     };
+    // Every key is judged and acted on; a revocation that fails leaves its
+    // key named in `left` (and journaled, if it was a dead run's), and the
+    // run fails with the first such error at the end.
+    let mut failed = None;
+    let mut not_revoked = Vec::new();
     for k in &active {
         match verdict(k, &facts) {
             Verdict::Keep => {}
             Verdict::Leave => report.left.push(k.prefix.clone()),
             Verdict::Revoke(_) if plan => report.unrecorded.push(k.prefix.clone()),
-            Verdict::Revoke(_) => {
-                c.api.revoke_key(consumer_id, &k.id)?;
-                report.revoked.push(k.prefix.clone());
-            }
+            Verdict::Revoke(_) => match c.api.revoke_key(consumer_id, &k.id) {
+                Ok(()) => report.revoked.push(k.prefix.clone()),
+                Err(e) => {
+                    report.left.push(k.prefix.clone());
+                    not_revoked.push(k.id.as_str());
+                    failed.get_or_insert(e);
+                }
+            },
         }
     }
     if !plan {
-        settle(c, &dead_runs);
+        let settled: Vec<Pending> = dead_runs
+            .iter()
+            .filter(|p| !not_revoked.contains(&p.id.as_str()))
+            .cloned()
+            .collect();
+        settle(c, &settled);
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// A dead run's key is settled once swept: stored (kept), revoked now, or

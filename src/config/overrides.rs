@@ -23,7 +23,7 @@ impl AddrSource {
     pub fn describe(self) -> &'static str {
         match self {
             AddrSource::Flag => "--openbao-addr",
-            AddrSource::BaoAddr => "BAO_ADDR",
+            AddrSource::BaoAddr => "the config; BAO_ADDR names one of its nodes",
             AddrSource::Config => "the config",
         }
     }

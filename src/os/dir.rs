@@ -423,20 +423,13 @@ fn remove_tree_at(
         Err(Errno::ENOENT) => return Ok(()),
         // A folder its owner (the helper, as this very user) made unreadable.
         Err(Errno::EACCES) if !geteuid().is_root() => {
+            // Never through a symlink: the name was a folder a moment ago.
             nix::sys::stat::fchmodat(
                 parent,
                 name,
                 Mode::from_bits_truncate(0o700),
                 nix::sys::stat::FchmodatFlags::NoFollowSymlink,
             )
-            .or_else(|_| {
-                nix::sys::stat::fchmodat(
-                    parent,
-                    name,
-                    Mode::from_bits_truncate(0o700),
-                    nix::sys::stat::FchmodatFlags::FollowSymlink,
-                )
-            })
             .map_err(|e| format!("{}: {}", shown.display(), e.desc()))?;
             openat(parent, name, DIR_FLAGS, Mode::empty())
                 .map_err(|e| format!("{}: {}", shown.display(), e.desc()))?
@@ -446,6 +439,11 @@ fn remove_tree_at(
     let keep = fd
         .try_clone()
         .map_err(|e| format!("{}: {e}", shown.display()))?;
+    // A folder its owner left without write or search bit (0500, 0600):
+    // made removable again, on the descriptor (root needs no bit).
+    if !geteuid().is_root() {
+        let _ = nix::sys::stat::fchmod(&keep, Mode::from_bits_truncate(0o700));
+    }
     let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| e.desc().to_string())?;
     let names: Vec<std::ffi::CString> = dir
         .iter()

@@ -77,11 +77,11 @@ fn a_private_tree_goes_whole_whatever_the_helper_left() {
     p.create_new("operator.key", 0o600).unwrap();
     std::fs::write(p.path().join("tmp.b/deeper/f"), "x").unwrap();
     std::os::unix::fs::symlink("/etc", p.path().join("tmp.a/etc")).unwrap();
-    std::fs::set_permissions(
-        p.path().join("tmp.b/deeper/still"),
-        std::fs::Permissions::from_mode(0o000),
-    )
-    .unwrap();
+    std::fs::write(p.path().join("tmp.a/f"), "x").unwrap();
+    for (dir, mode) in [("tmp.b/deeper/still", 0o000), ("tmp.a", 0o500)] {
+        std::fs::set_permissions(p.path().join(dir), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+    }
     w.remove_tree("helper-2").unwrap();
     assert!(!d.path().join("helper-2").exists());
     assert!(

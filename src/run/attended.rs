@@ -145,7 +145,9 @@ fn openbao_address(
     };
     let (addr, source) = match (&args.openbao_addr, &env.bao_addr) {
         (Some(a), _) => (Some(a.as_str()), AddrSource::Flag),
-        (None, Some(a)) if configured(a) => (Some(a.as_str()), AddrSource::BaoAddr),
+        // One of the configured nodes: the config already names it; the
+        // whole node list (and its pinned CA) stays.
+        (None, Some(a)) if configured(a) => (None, AddrSource::BaoAddr),
         (None, Some(a)) => {
             eprintln!(
                 "ops-warden: note: BAO_ADDR={} is ignored: it is not one of openbao.addr's \
@@ -159,7 +161,7 @@ fn openbao_address(
     let ca = match (&args.openbao_ca_bundle, &env.bao_cacert, source) {
         (Some(c), _, _) => Some((c.as_str(), "--openbao-ca-bundle")),
         // BAO_CACERT goes with an address that came from outside the config.
-        (None, Some(c), AddrSource::Flag | AddrSource::BaoAddr) => Some((c.as_str(), "BAO_CACERT")),
+        (None, Some(c), AddrSource::Flag) => Some((c.as_str(), "BAO_CACERT")),
         _ => None,
     };
     config::override_openbao(cfg, addr.map(|a| (a, source.describe())), ca)?;

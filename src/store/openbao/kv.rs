@@ -269,9 +269,25 @@ impl OpenBao {
             let lost = match written {
                 Ok(meta) => return Ok(Landing::Ours(meta.version)),
                 Err(Error::OpenbaoCasConflict(p)) => {
-                    let winner = self.read_runtime_key_fresh()?.ok_or_else(|| {
-                        Error::OpenbaoCasConflict(format!("{p}: lost the race but found no key"))
-                    })?;
+                    // After an attempt that may have landed, the conflict
+                    // may be our own write: a slot we cannot read then
+                    // leaves the outcome unknown, never "not stored".
+                    let read = self.own_window(|| self.read_runtime_key_fresh());
+                    let winner = match read {
+                        Ok(Some(w)) => w,
+                        Ok(None) if tries == 1 => {
+                            return Err(Error::OpenbaoCasConflict(format!(
+                                "{p}: lost the race but found no key"
+                            )))
+                        }
+                        Err(e) if tries == 1 => return Err(e),
+                        Ok(None) => {
+                            return Ok(Landing::Unknown(Error::OpenbaoCasConflict(format!(
+                                "{p}: conflict after a lost answer, and no key found"
+                            ))))
+                        }
+                        Err(e) => return Ok(Landing::Unknown(e)),
+                    };
                     if winner.key.same_as(key.key) {
                         // Our own earlier write whose answer was lost.
                         return Ok(Landing::Ours(winner.version));
@@ -281,10 +297,12 @@ impl OpenBao {
                 Err(e) if may_have_landed(&e) => e,
                 Err(e) => return Err(e),
             };
+            // Only answers that prove nothing was applied: a 500, 502 or
+            // 504 may come from a write that commits afterwards.
             all_answered &= matches!(
                 lost,
                 Error::OpenbaoServer {
-                    status: Some(_),
+                    status: Some(429 | 503),
                     ..
                 } | Error::OpenbaoSealed
             );
