@@ -23,7 +23,11 @@ impl Net {
     /// A /24 in 10.77.0.0/16 picked by `tag`, and `n` hosts in it.
     pub fn up(n: usize) -> Net {
         super::require_root();
-        let tag = std::process::id() % 10_000;
+        // Two fleets of one test process (tests run in parallel) get their
+        // own bridge, namespaces and subnet.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nth = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 10;
+        let tag = (std::process::id() % 1_000) * 10 + nth;
         let subnet = 10 + tag % 240;
         let bridge = format!("owb{tag}");
         let gateway = format!("10.77.{subnet}.1");
