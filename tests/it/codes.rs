@@ -80,7 +80,9 @@ fn the_operator_key_and_the_hosts_credentials() {
 fn a_key_neither_stored_nor_revoked_is_named() {
     let lab = Lab::start("codes-orphaned");
     let (proxy, config) = lab.behind_proxy("proxied.toml", LabOptions::default());
-    proxy.fault(json!({"method": "POST", "path": format!("/v1/{}", RUNTIME_PATH.replacen('/', "/data/", 1)), "status": 500, "count": 50}));
+    // A refusal (403: certainly not stored), so the run must revoke its key;
+    // a 500 might commit later, and would leave the key journaled instead.
+    proxy.fault(json!({"method": "POST", "path": format!("/v1/{}", RUNTIME_PATH.replacen('/', "/data/", 1)), "status": 403, "count": 50}));
     lab.sim.fault(json!({"method": "DELETE", "path": "/api/v2/admin/api-consumers/", "status": 500, "count": 50}));
     let out = lab.force_command(&config, "bootstrap").output().unwrap();
     let doc = evidence(&out);
@@ -94,7 +96,7 @@ fn a_key_neither_stored_nor_revoked_is_named() {
         .as_str()
         .expect("message")
         .contains(&id));
-    // Cleared, the next run sweeps it.
+    // Cleared, the next run of the host revokes it (it stayed journaled).
     lab.sim.clear_faults();
     proxy.clear_faults();
     assert_eq!(
