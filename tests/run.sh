@@ -24,9 +24,10 @@ bash tests/setup.sh
 export OW_BAO="$PWD/.venv/bin/bao"
 cargo build --locked --bins
 
-mkdir -p target
-log="$PWD/target/test-run.log"
-export OW_CODES_SEEN="$PWD/target/codes-seen.txt"
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+mkdir -p "$target_dir"
+log="$target_dir/test-run.log"
+export OW_CODES_SEEN="$target_dir/codes-seen.txt"
 rm -f "$OW_CODES_SEEN" "$log"
 : >"$OW_CODES_SEEN"
 : >"$log"
@@ -117,6 +118,6 @@ stage=$(mktemp -d /tmp/ow-hermetic.XXXXXX)
 mkdir -p "$stage/tests"
 cp -r tests/cmd "$stage/tests/"
 cp -r schema "$stage/"
-cp target/debug/ops-warden "$it" "$stage/"
+cp "$target_dir/debug/ops-warden" "$it" "$stage/"
 chmod -R a+rX "$stage"
 su nobody -s /bin/sh -c "cd '$stage' && OW_REPO='$stage' OW_BIN='$stage/ops-warden' '$stage/$(basename "$it")' hermetic"
