@@ -245,10 +245,7 @@ fn run_helper(
     // A key the helper made is never dropped unreported: if its consumer
     // cannot be learnt, the run says it is live, by prefix.
     let unaccounted = |e: Error| match &out.new_key {
-        Some((_, prefix)) => Error::RuntimeKeyOrphaned(format!(
-            "the helper's key {prefix} could be neither stored nor revoked ({})",
-            e.code()
-        )),
+        Some((_, prefix)) => runtime_key::report_orphan(prefix, e),
         None => e,
     };
     let client = Client::new(ih, Some(op_key)).map_err(unaccounted)?;

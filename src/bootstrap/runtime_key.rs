@@ -74,6 +74,22 @@ pub struct Custody<'a> {
     pub orphan_age: Duration,
 }
 
+impl Custody<'_> {
+    /// Journals a key this run holds and has not stored yet; a failed write
+    /// is only a note (the key is stored or revoked by this run all the
+    /// same). `store_or_revoke` settles it.
+    fn journal_made(&self, id: &str, prefix: &str) {
+        let pending = Pending {
+            id: id.to_string(),
+            prefix: prefix.to_string(),
+            run: self.run.to_string(),
+        };
+        if let Err(e) = self.journal.made(pending) {
+            tracing::warn!("custody journal not written: {e}");
+        }
+    }
+}
+
 /// Inputs of the runtime-key step.
 pub struct KeyRequest<'a> {
     pub consumer_id: &'a str,
@@ -200,53 +216,37 @@ pub fn ensure(
         Err(e) if refused_before_creation(&e) => return Err(e),
         Err(e) => return Err(maybe_created(e, c.orphan_age)),
     };
-    let pending = Pending {
-        id: new.id.clone(),
-        prefix: new.prefix.clone(),
-        run: c.run.to_string(),
-    };
-    if let Err(e) = c.journal.made(pending) {
-        tracing::warn!("custody journal not written: {e}");
-    }
-    let new_id = new.id.clone();
-    let displaced = replacing.as_ref().and_then(|(_, p)| p.clone());
-    let stored_over = store_or_revoke(c, req.consumer_id, new, cas, made, req.who, report);
-    let final_key = match stored_over {
-        Ok(k) => {
-            c.journal.settled(&[new_id.as_str()]);
-            k
-        }
-        Err(e) => {
-            // Kept in the journal only when it may be stored: the next run
-            // of this host settles it.
-            if !keeps_journaled(report) {
-                c.journal.settled(&[new_id.as_str()]);
-            }
-            return Err(e);
-        }
-    };
+    c.journal_made(&new.id, &new.prefix);
+    let final_key = store_or_revoke(c, req.consumer_id, new, cas, made, req.who, report)?;
     // ---- end of the critical section: the live key is the stored key ----
 
-    let mut displaced_by_us = None;
-    if report.status == Some(KeyStatus::Created) {
-        if let Some((why, prev)) = replacing {
-            report.status = Some(match why {
-                Replace::Rotate => KeyStatus::Rotated,
-                Replace::Dead => KeyStatus::Replaced,
-            });
-            if why == Replace::Dead {
-                report.replaced_because = Some("invalid_client".into());
-            }
-            report.previous_prefix = prev;
-            displaced_by_us = displaced;
-        }
+    let mut ours = Vec::new();
+    if let Some((why, prev)) = replacing {
+        ours.extend(replaced(report, why, prev));
     }
     let token = api.token(req.consumer_id, &final_key)?;
     // The key our store displaced (after a rotation) and any provably dead
     // one go now.
-    let ours: Vec<String> = displaced_by_us.into_iter().collect();
     sweep(c, req.consumer_id, false, &ours, report)?;
     Ok(Some(token))
+}
+
+/// After our key was stored over `prev` (the slot's key before): the run
+/// says it rotated or replaced it, and returns the displaced prefix, now
+/// this run's to revoke. Nothing when the store did not make ours the key.
+fn replaced(report: &mut KeyReport, why: Replace, prev: Option<String>) -> Option<String> {
+    if report.status != Some(KeyStatus::Created) || prev.is_none() {
+        return None;
+    }
+    report.status = Some(match why {
+        Replace::Rotate => KeyStatus::Rotated,
+        Replace::Dead => KeyStatus::Replaced,
+    });
+    if why == Replace::Dead {
+        report.replaced_because = Some("invalid_client".into());
+    }
+    report.previous_prefix = prev.clone();
+    prev
 }
 
 /// Whether a key that was not stored stays in the journal: its store may
@@ -273,8 +273,29 @@ fn maybe_created(e: Error, orphan_age: Duration) -> Error {
 
 /// Stores a just-created key with check-and-set at `cas`, or revokes it.
 /// Returns the key that is live and stored afterwards (ours, or the winner's
-/// after a lost race). No signal is looked at in here.
+/// after a lost race). No signal is looked at in here. The key's journal
+/// entry (`Custody::journal_made`) is settled here, unless the key may be
+/// stored (unconfirmed) or could not be revoked (orphaned): the next run of
+/// the host settles those.
 pub fn store_or_revoke(
+    c: &Custody,
+    consumer_id: &str,
+    new: NewKey,
+    cas: u64,
+    made: Instant,
+    who: &Provenance,
+    report: &mut KeyReport,
+) -> Result<Secret, Error> {
+    let id = new.id.clone();
+    let placed = place(c, consumer_id, new, cas, made, who, report);
+    if !keeps_journaled(report) {
+        c.journal.settled(&[id.as_str()]);
+    }
+    placed
+}
+
+/// `store_or_revoke`'s work.
+fn place(
     c: &Custody,
     consumer_id: &str,
     new: NewKey,
@@ -349,9 +370,10 @@ pub fn store_or_revoke(
     }
 }
 
-/// A helper's key whose custody could not even begin (its id or the slot
-/// unreadable): it stays live; the run says so, naming its prefix.
-fn report_orphan(prefix: &str, e: Error) -> Error {
+/// A helper's key whose custody could not even begin (its id, its
+/// consumer or the slot unreadable): it stays live; the run says so, naming
+/// its prefix.
+pub fn report_orphan(prefix: &str, e: Error) -> Error {
     Error::RuntimeKeyOrphaned(format!(
         "the helper's key {prefix} could be neither stored nor revoked ({})",
         e.code()
@@ -418,24 +440,11 @@ pub fn adopt(
         })?;
     // Its age, from Inter-Hub: the store deadline counts from its creation.
     let age = listed
-        .created_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .and_then(|t| {
-            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-                .to_std()
-                .ok()
-        })
+        .age(chrono::Utc::now())
+        .and_then(|a| a.to_std().ok())
         .unwrap_or_default();
     let made = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-    let pending = Pending {
-        id: listed.id.clone(),
-        prefix: prefix.clone(),
-        run: c.run.to_string(),
-    };
-    if let Err(e) = c.journal.made(pending) {
-        tracing::warn!("custody journal not written: {e}");
-    }
+    c.journal_made(&listed.id, &prefix);
     let current = c.store.read_runtime_key().map_err(orphaned)?;
     let cas = match &current {
         Some(s) => s.version,
@@ -443,30 +452,14 @@ pub fn adopt(
     };
     let previous = current.as_ref().map(|c| key_prefix(c.key.expose()));
     drop(current);
-    let id = listed.id;
-    let stored = store_or_revoke(
-        c,
-        consumer_id,
-        NewKey {
-            id: id.clone(),
-            prefix,
-            key,
-        },
-        cas,
-        made,
-        who,
-        report,
-    );
-    if !keeps_journaled(report) {
-        c.journal.settled(&[id.as_str()]);
-    }
-    let final_key = stored?;
+    let new = NewKey {
+        id: listed.id,
+        prefix,
+        key,
+    };
+    let final_key = store_or_revoke(c, consumer_id, new, cas, made, who, report)?;
     let mut ours = printed.to_vec();
-    if report.status == Some(KeyStatus::Created) && previous.is_some() {
-        report.status = Some(KeyStatus::Rotated);
-        report.previous_prefix = previous.clone();
-        ours.extend(previous);
-    }
+    ours.extend(replaced(report, Replace::Rotate, previous));
     c.api.token(consumer_id, &final_key)?;
     sweep(c, consumer_id, false, &ours, report)?;
     Ok(final_key)

@@ -74,12 +74,8 @@ pub(super) fn verdict(k: &KeyInfo, f: &Facts) -> Verdict {
     if f.dead_runs.iter().any(|p| p.id == k.id) {
         return Verdict::Revoke(Why::DeadRun);
     }
-    let created = k
-        .created_at
-        .as_deref()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-    match created {
-        Some(t) if f.now - t.with_timezone(&Utc) > f.orphan_age => Verdict::Revoke(Why::Orphan),
+    match k.age(f.now) {
+        Some(age) if age > f.orphan_age => Verdict::Revoke(Why::Orphan),
         // Young, or of unknown age: maybe another host's key in flight.
         _ => Verdict::Leave,
     }

@@ -71,6 +71,14 @@ pub struct KeyInfo {
     pub created_at: Option<String>,
 }
 
+impl KeyInfo {
+    /// How old the key is at `now`, by its `createdAt` (`None`: unknown).
+    pub fn age(&self, now: chrono::DateTime<chrono::Utc>) -> Option<chrono::Duration> {
+        let t = chrono::DateTime::parse_from_rfc3339(self.created_at.as_deref()?).ok()?;
+        Some(now - t.with_timezone(&chrono::Utc))
+    }
+}
+
 /// A key as created: the only moment Inter-Hub shows the secret.
 #[derive(Debug)]
 pub struct NewKey {
