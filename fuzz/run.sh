@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-600}"; shift || true
-targets=("$@"); [ "${#targets[@]}" -gt 0 ] || targets=(command auth_info config audit)
+targets=("$@"); [ "${#targets[@]}" -gt 0 ] || targets=(command auth_info config audit anchor)
 export RUSTC_BOOTSTRAP=1
 mkdir -p logs
 status=0

@@ -60,3 +60,22 @@ pub fn audit(data: &[u8]) {
     let r = crate::audit::verify_bytes(data);
     assert!(r.ok || r.first_bad.is_some(), "a failure names its line");
 }
+
+/// A syslog file's bytes through the anchor reader (`audit verify --anchor`):
+/// whatever the lines hold, only well-formed records of accepted senders
+/// are kept, and every ignored line is counted.
+pub fn anchor(data: &[u8]) {
+    let senders = crate::audit::anchor::Senders {
+        uids: vec![0, 999],
+        exes: vec![crate::INSTALLED_BINARY.into()],
+    };
+    let a = crate::audit::anchor::load_bytes(data, "vm", &senders);
+    for r in a.by_seq.values() {
+        assert!(crate::audit::anchor::is_sha256_hex(&r.hash));
+        assert!(r.seq >= 1);
+    }
+    let s = &a.stats;
+    assert!(a.by_seq.len() as u64 + a.duplicates.len() as u64 <= s.accepted);
+    assert!(s.examples.len() <= 8);
+    assert!(s.exe_unknown <= s.accepted);
+}

@@ -25,6 +25,10 @@
 /// This build's version, carried by every audit record.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Where the package installs the binary (sshd's ForceCommand): anchor
+/// lines sent by it are accepted by `audit verify --anchor`.
+pub const INSTALLED_BINARY: &str = "/usr/libexec/ops-warden/ops-warden";
+
 pub(crate) mod audit;
 pub(crate) mod bootstrap;
 pub(crate) mod check;

@@ -1,5 +1,6 @@
 //! Appending to the audit log.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,9 @@ pub struct AuditLog {
     mark: Option<PathBuf>,
     /// The config's lane user: the log's folder and the state folder are its.
     lane: Option<u32>,
+    /// Seqs of records this process wrote that syslog did not take: the next
+    /// record says so, and so does the evidence ([`AuditLog::unanchored`]).
+    unanchored: RefCell<Vec<u64>>,
 }
 
 /// The high-water mark's file name in the state folder.
@@ -75,6 +79,7 @@ impl AuditLog {
             syslog: None,
             mark: None,
             lane: None,
+            unanchored: RefCell::new(Vec::new()),
         }
     }
 
@@ -197,45 +202,104 @@ impl AuditLog {
         self.append_locked(&dir, &name, fields).map_err(fail)
     }
 
+    /// Writes the record (after a chain-start when the file is new), makes
+    /// it durable and moves the head, and only then sends the anchor lines:
+    /// a run killed at any point leaves a log the next run accepts, and a
+    /// syslog that stopped reading costs a note, never the lane.
     fn append_locked(
         &self,
         dir: &WorkDir,
         name: &str,
-        fields: Map<String, Value>,
+        mut fields: Map<String, Value>,
     ) -> Result<AuditRef, String> {
         let mut file = dir
             .open_file(name, Access::Append, Some(0o640))?
             .ok_or("the log vanished")?;
         let len = file.metadata().map_err(|e| e.to_string())?.len();
         let head = read_head_in(dir, name)?;
-        let mut last = if len == 0 {
-            // A new file: after a rotation (the head says where the chain
-            // stands) or a new chain (no head: genesis). A new chain goes on
-            // from the highest seq ever written here, never reusing one: a
-            // log removed with its head leaves a gap verify reports.
-            let after = if head.is_none() {
-                self.read_mark()
-            } else {
-                None
-            };
-            let start = head.clone().unwrap_or(AuditRef {
-                seq: after.unwrap_or(0),
-                hash: GENESIS.into(),
-            });
-            let mut f = Map::new();
-            f.insert("event".into(), "chain-start".into());
-            f.insert("host".into(), crate::os::host::hostname().into());
-            f.insert("version".into(), crate::VERSION.into());
-            f.insert("new_chain".into(), head.is_none().into());
-            if let Some(a) = after {
-                f.insert("after_seq".into(), a.into());
-            }
-            self.write_record(&mut file, &start, f)?
+        let mut lines = Vec::new();
+        let last = if len == 0 {
+            let (start, f) = self.chain_start(head.as_ref());
+            let (r, line) = self.write_record(&mut file, &start, f)?;
+            lines.push(line);
+            r
         } else {
-            let tail = last_line(&mut file, len)?;
-            let (seq, hash) = (seq_of(&tail)?, sha256_hex(tail.as_bytes()));
-            let actual = AuditRef { seq, hash };
-            let Some(h) = &head else {
+            let (end, recovered) = self.end_of_chain(&mut file, len, head.as_ref())?;
+            if let Some(r) = recovered {
+                // A run was killed between its record and the head: the head
+                // catches up first, and the next record says so.
+                write_head_in(dir, name, &end)?;
+                fields.insert("recovered".into(), r);
+            }
+            end
+        };
+        let unanchored = self.unanchored.borrow().clone();
+        if !unanchored.is_empty() {
+            fields.insert("unanchored".into(), unanchored.into());
+        }
+        let (last, line) = self.write_record(&mut file, &last, fields)?;
+        lines.push(line);
+        file.sync_data().map_err(|e| e.to_string())?;
+        write_head_in(dir, name, &last)?;
+        self.write_mark(last.seq);
+        self.anchor(&lines);
+        Ok(last)
+    }
+
+    /// The chain-start of a new file, and the record it follows: after a
+    /// rotation (the head says where the chain stands) or a new chain (no
+    /// head: genesis). A new chain goes on from the highest seq ever written
+    /// here, never reusing one: a log removed with its head leaves a gap
+    /// verify reports.
+    fn chain_start(&self, head: Option<&AuditRef>) -> (AuditRef, Map<String, Value>) {
+        let after = if head.is_none() {
+            self.read_mark()
+        } else {
+            None
+        };
+        let start = head.cloned().unwrap_or(AuditRef {
+            seq: after.unwrap_or(0),
+            hash: GENESIS.into(),
+        });
+        let mut f = Map::new();
+        f.insert("event".into(), "chain-start".into());
+        f.insert("host".into(), crate::os::host::hostname().into());
+        f.insert("version".into(), crate::VERSION.into());
+        f.insert("new_chain".into(), head.is_none().into());
+        if let Some(a) = after {
+            f.insert("after_seq".into(), a.into());
+        }
+        (start, f)
+    }
+
+    /// Where a non-empty log ends, checked against its head. A log one
+    /// append ahead of its head (a run killed before it moved the head) is
+    /// taken as it is, with a note for the next record; anything else is
+    /// refused.
+    fn end_of_chain(
+        &self,
+        file: &mut File,
+        len: u64,
+        head: Option<&AuditRef>,
+    ) -> Result<(AuditRef, Option<Value>), String> {
+        let (tail, whole) = tail_lines(file, len, 3)?;
+        let last = tail.last().ok_or("the log holds no complete record")?;
+        let actual = AuditRef {
+            seq: seq_of(last)?,
+            hash: sha256_hex(last.as_bytes()),
+        };
+        if head == Some(&actual) {
+            return Ok((actual, None));
+        }
+        let from = match head {
+            Some(h) => h.clone(),
+            // Without a head only a new chain's first append can be an
+            // interrupted one: the file is that append, from genesis.
+            None if whole && tail.len() <= 2 => AuditRef {
+                seq: self.read_mark().unwrap_or(0),
+                hash: GENESIS.into(),
+            },
+            None => {
                 // Without its head the log's end cannot be trusted: extending
                 // it would reuse the seqs of records that may have been removed.
                 return Err(format!(
@@ -243,23 +307,39 @@ impl AuditLog {
                      run `ops-warden audit verify` (refusing to extend an unchecked chain)",
                     actual.seq
                 ));
-            };
-            {
-                if *h != actual {
-                    return Err(format!(
-                        "the log ends at seq {} but its head file says seq {}; \
-                         run `ops-warden audit verify` (refusing to extend a broken chain)",
-                        actual.seq, h.seq
-                    ));
-                }
             }
-            actual
         };
-        last = self.write_record(&mut file, &last, fields)?;
-        file.sync_data().map_err(|e| e.to_string())?;
-        write_head_in(dir, name, &last)?;
-        self.write_mark(last.seq);
-        Ok(last)
+        if interrupted_append(&tail, &from) {
+            let note = serde_json::json!({"after_seq": from.seq, "to_seq": actual.seq});
+            return Ok((actual, Some(note)));
+        }
+        Err(format!(
+            "the log ends at seq {} but its head file says seq {}; \
+             run `ops-warden audit verify` (refusing to extend a broken chain)",
+            actual.seq, from.seq
+        ))
+    }
+
+    /// Sends the anchor lines of records just made durable, in seq order
+    /// (the lock is still held). A line syslog did not take is remembered.
+    fn anchor(&self, lines: &[String]) {
+        let Some(s) = &self.syslog else { return };
+        for line in lines {
+            let Ok(Value::Object(m)) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let seq = m.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            if let Err(e) = s.anchor(&m, &sha256_hex(line.as_bytes())) {
+                tracing::warn!("audit record {seq} not anchored: {e}");
+                self.unanchored.borrow_mut().push(seq);
+            }
+        }
+    }
+
+    /// Seqs of the records this process wrote whose anchor line syslog did
+    /// not take (for the evidence).
+    pub fn unanchored(&self) -> Vec<u64> {
+        self.unanchored.borrow().clone()
     }
 
     /// The head record, if one was written.
@@ -271,14 +351,13 @@ impl AuditLog {
 }
 
 impl AuditLog {
-    /// Writes one record after `prev`, then its anchor line (still under
-    /// the lock, so syslog sees the records in seq order).
+    /// Writes one record after `prev`; returns its ref and its line.
     fn write_record(
         &self,
         file: &mut File,
         prev: &AuditRef,
         mut fields: Map<String, Value>,
-    ) -> Result<AuditRef, String> {
+    ) -> Result<(AuditRef, String), String> {
         let seq = prev.seq + 1;
         fields.insert("seq".into(), seq.into());
         fields.insert("prev".into(), prev.hash.clone().into());
@@ -297,16 +376,28 @@ impl AuditLog {
             seq,
             hash: sha256_hex(line.as_bytes()),
         };
-        if let Some(s) = &self.syslog {
-            // Re-read from the line: the anchor holds exactly what was written.
-            if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&line) {
-                if let Err(e) = s.anchor(&m, &r.hash) {
-                    tracing::warn!("audit record {seq} not anchored: {e}");
-                }
-            }
-        }
-        Ok(r)
+        Ok((r, line))
     }
+}
+
+/// Whether the last one or two of `tail` are one append after `from` (a
+/// record, or a chain-start and a record), each linked to the one before.
+fn interrupted_append(tail: &[String], from: &AuditRef) -> bool {
+    (1..=2).filter(|&k| k <= tail.len()).any(|k| {
+        let mut prev = from.clone();
+        tail[tail.len() - k..].iter().all(|line| {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                return false;
+            };
+            let linked = v.get("seq").and_then(Value::as_u64) == Some(prev.seq + 1)
+                && v.get("prev").and_then(Value::as_str) == Some(prev.hash.as_str());
+            prev = AuditRef {
+                seq: prev.seq + 1,
+                hash: sha256_hex(line.as_bytes()),
+            };
+            linked
+        })
+    })
 }
 
 fn read_head_in(dir: &WorkDir, name: &str) -> Result<Option<AuditRef>, String> {
@@ -325,9 +416,10 @@ fn write_head_in(dir: &WorkDir, name: &str, head: &AuditRef) -> Result<(), Strin
         .map_err(|m| format!("head: {m}"))
 }
 
-/// The last complete line of a non-empty file.
-fn last_line(file: &mut File, len: u64) -> Result<String, String> {
-    let take = len.min(MAX_RECORD as u64 + 1);
+/// The last `k` complete lines of a non-empty file (fewer when it holds
+/// fewer), and whether they are the whole file.
+fn tail_lines(file: &mut File, len: u64, k: usize) -> Result<(Vec<String>, bool), String> {
+    let take = len.min((MAX_RECORD as u64 + 1) * k as u64 + 1);
     file.seek(SeekFrom::Start(len - take))
         .map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(take as usize);
@@ -336,8 +428,18 @@ fn last_line(file: &mut File, len: u64) -> Result<String, String> {
         return Err("the last record is incomplete (file truncated?)".into());
     }
     buf.pop();
-    let start = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    String::from_utf8(buf[start..].to_vec()).map_err(|_| "last record is not UTF-8".into())
+    let mut pieces: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
+    if take < len {
+        // The first piece may be cut by the read's start.
+        pieces.remove(0);
+    }
+    let whole = take == len && pieces.len() <= k;
+    let lines = pieces.split_off(pieces.len().saturating_sub(k));
+    lines
+        .into_iter()
+        .map(|l| String::from_utf8(l.to_vec()).map_err(|_| "a record is not UTF-8".to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|l| (l, whole))
 }
 
 pub(super) fn seq_of(line: &str) -> Result<u64, String> {

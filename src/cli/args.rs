@@ -112,10 +112,20 @@ pub enum AuditCmd {
         /// A log file to verify (repeat, oldest first); default: the live log.
         #[arg(long = "file")]
         files: Vec<PathBuf>,
-        /// A syslog file (rsyslog output or a journald export) holding the
-        /// anchor lines: every record it has must be in the log, unchanged.
+        /// A syslog file holding the anchor lines with their senders
+        /// (`journalctl -o json`, or rsyslog with the shipped template):
+        /// every record it has must be in the log, unchanged.
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
+        /// The host whose log this is, as ops-warden records it (default:
+        /// this host): every chain-start must name it, and only its anchor
+        /// lines are compared.
+        #[arg(long)]
+        host: Option<String>,
+        /// With --anchor: a record without an anchor line, in the period
+        /// the anchor covers, fails the verification.
+        #[arg(long, requires = "anchor")]
+        require_anchored: bool,
         /// The log is new: a missing head file is expected.
         #[arg(long)]
         allow_new: bool,

@@ -209,20 +209,44 @@ fn audit_path(cfg_path: &std::path::Path, file: Option<PathBuf>) -> Result<PathB
     }
 }
 
+/// Who may send anchor lines: root and the lane user (the config's, else
+/// the audit folder's owner), running this binary or the installed one.
+fn anchor_senders(cfg: Option<&config::Config>) -> audit::anchor::Senders {
+    use std::os::unix::fs::MetadataExt;
+    let mut uids = vec![0];
+    if let Some(c) = cfg {
+        uids.extend(c.lane_uid());
+        let folder = c.audit_path.parent().and_then(|p| std::fs::metadata(p).ok());
+        uids.extend(folder.map(|m| m.uid()));
+    }
+    uids.sort_unstable();
+    uids.dedup();
+    let mut exes = vec![crate::INSTALLED_BINARY.to_string()];
+    let me = std::env::current_exe().and_then(std::fs::canonicalize);
+    exes.extend(me.ok().and_then(|p| p.to_str().map(String::from)));
+    exes.dedup();
+    audit::anchor::Senders { uids, exes }
+}
+
 fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> {
     match action {
         AuditCmd::Verify {
             files,
             anchor,
+            host,
+            require_anchored,
             allow_new,
             allow_partial,
             json,
         } => {
-            let live = match config::load(cfg_path) {
-                Ok(c) => Some(AuditLog::new(&c.audit_path).trusting(c.lane_uid())),
+            let cfg = match config::load(cfg_path) {
+                Ok(c) => Some(c),
                 Err(e) if files.is_empty() => return Err(e),
                 Err(_) => None,
             };
+            let live = cfg
+                .as_ref()
+                .map(|c| AuditLog::new(&c.audit_path).trusting(c.lane_uid()));
             let files = if files.is_empty() {
                 vec![live
                     .as_ref()
@@ -237,6 +261,9 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
                 allow_new,
                 allow_partial,
                 anchor,
+                host: Some(host.unwrap_or_else(crate::os::host::hostname)),
+                senders: anchor_senders(cfg.as_ref()),
+                require_anchored,
             };
             let r = audit::verify_files(&files, live.as_ref(), &opts).finished();
             use std::io::IsTerminal;

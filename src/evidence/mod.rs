@@ -185,6 +185,9 @@ pub struct Document<'a> {
     pub result: Option<&'a VerbResult>,
     /// The result record's place in the audit chain.
     pub audit: Option<&'a AuditRef>,
+    /// Seqs of this run's audit records whose anchor line syslog did not
+    /// take (a syslog that stopped reading): empty when all were sent.
+    pub audit_unanchored: &'a [u64],
     /// Only when the result record could not be written after the work ran.
     pub work: Option<&'a Work>,
 }
@@ -236,6 +239,8 @@ pub struct Evidence {
     pub result: Option<VerbResult>,
     pub error: Option<Error>,
     pub audit: Option<AuditRef>,
+    /// See [`Document::audit_unanchored`].
+    pub audit_unanchored: Vec<u64>,
     pub work: Option<Work>,
     /// The client's address from `SSH_CONNECTION` (also on a refusal).
     pub client: Option<std::net::IpAddr>,
@@ -336,6 +341,7 @@ impl Evidence {
             usage: self.usage.as_deref(),
             result: self.result.as_ref(),
             audit: self.audit.as_ref(),
+            audit_unanchored: &self.audit_unanchored,
             work: self.work.as_ref(),
         }
     }

@@ -126,5 +126,6 @@ pub(crate) fn recorded(
             ev.trace_failure(run, cfg.audit_syslog.as_ref());
         }
     }
+    ev.audit_unanchored = audit.unanchored();
     Finished::from(&ev, run)
 }

@@ -42,3 +42,8 @@ fn config_corpus() {
 fn audit_corpus() {
     replay("audit", ops_warden::fuzzing::audit);
 }
+
+#[test]
+fn anchor_corpus() {
+    replay("anchor", ops_warden::fuzzing::anchor);
+}

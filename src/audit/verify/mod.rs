@@ -6,10 +6,9 @@
 //! the links in order. At most a handful of 128 KiB chunks are alive at
 //! once, whatever the log's size.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::anchor;
-use super::read::{self, Chunks};
 use super::{AuditLog, AuditRef};
 
 /// The verification output's schema id (`schema/audit-verify.v1.schema.json`).
@@ -19,7 +18,7 @@ mod report;
 mod walk;
 
 pub use report::{AnchorReport, Status, VerifyOptions, VerifyReport};
-use walk::{parse_chunk, parse_line, Walk, EMPTY};
+use walk::{parse_chunk, Walk, EMPTY};
 
 /// Verifies `files` as one chain, in order (oldest rotated file first). When
 /// `live` names the live log, its end is checked against the head file and
@@ -60,11 +59,17 @@ pub fn verify_files(
         }
     }
 
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        expect_host: opts.host.clone(),
+        ..Walk::default()
+    };
     if let Some(path) = &opts.anchor {
-        // Only this host's anchor lines count: the host is in the chain-start.
-        let host = files.first().and_then(|f| first_host(f));
-        match anchor::load(path, host.as_deref()) {
+        // Only the verifier's host counts, never the one the log names.
+        let Some(host) = &opts.host else {
+            report.fail(None, "--anchor needs the host to compare (--host)".into());
+            return report;
+        };
+        match anchor::load(path, host, &opts.senders) {
             Ok(a) => walk.anchor = Some(a),
             Err(e) => {
                 report.fail(None, format!("anchor {}: {e}", path.display()));
@@ -160,17 +165,9 @@ pub fn verify_bytes(bytes: &[u8]) -> VerifyReport {
     report
 }
 
-/// The host named by a file's chain-start (its first line).
-fn first_host(file: &Path) -> Option<String> {
-    let src = read::open(file).ok()??;
-    let mut chunks = Chunks::new(src);
-    let chunk = chunks.next_chunk().ok()??;
-    let first = chunk.split(|&b| b == b'\n').next()?;
-    parse_line(first).ok()?.host
-}
-
-/// The anchor's verdict (when asked): every anchor record of this host must
-/// be in the log with the same hash, unless older than the files given.
+/// The anchor's verdict (when asked): every anchor record of the host must
+/// be in the log with the same hash (unless older than the files given), and
+/// every record from the anchor's first seq on is looked up by seq.
 fn finish_anchor(mut report: VerifyReport, walk: &Walk, opts: &VerifyOptions) -> VerifyReport {
     let (Some(path), Some(anchor)) = (&opts.anchor, &walk.anchor) else {
         return report;
@@ -187,41 +184,87 @@ fn finish_anchor(mut report: VerifyReport, walk: &Walk, opts: &VerifyOptions) ->
         }
     }
     lacking.sort_by_key(|a| a.seq);
+    let host = opts.host.clone().unwrap_or_default();
     report.anchor = Some(AnchorReport {
         file: path.display().to_string(),
+        host: host.clone(),
         records: anchor.by_seq.len() as u64,
         matched: walk.anchor_matched,
         not_covered,
+        unanchored: walk.unanchored,
+        first_unanchored: walk.first_unanchored,
+        before_anchor: walk.before_anchor,
+        lines: anchor.stats.clone(),
     });
-    if let Some((seq, a, b)) = anchor.duplicates.first() {
-        report.fail(
-            None,
-            format!(
-                "the anchor holds two different records for seq {seq} ({}… and {}…): \
-                 the chain was restarted or rewritten",
-                &a[..a.len().min(12)],
-                &b[..b.len().min(12)]
-            ),
-        );
-    }
-    if let Some(a) = lacking.first() {
-        report.fail(
-            None,
-            format!(
-                "the anchor has seq {} (run {}) that the log lacks: records were removed \
-                 ({} anchor records beyond the log's last seq {last})",
-                a.seq,
-                a.run_id.as_deref().unwrap_or("-"),
-                lacking.len()
-            ),
-        );
-    }
-    if let Some((_, why)) = &walk.anchor_bad {
-        report.fail(None, why.clone());
+    for why in anchor_failures(&report, walk, anchor, &lacking, opts, &host) {
+        report.fail(None, why);
     }
     report
+}
+
+/// Why the anchor does not vouch for the log, worst first.
+fn anchor_failures(
+    report: &VerifyReport,
+    walk: &Walk,
+    anchor: &anchor::Anchor,
+    lacking: &[&anchor::Anchored],
+    opts: &VerifyOptions,
+    host: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((seq, a, b)) = anchor.duplicates.first() {
+        out.push(format!(
+            "the anchor holds two different records for seq {seq} ({}… and {}…): \
+             the chain was restarted or rewritten",
+            short(a),
+            short(b)
+        ));
+    }
+    if let Some(a) = lacking.first() {
+        out.push(format!(
+            "the anchor has seq {} (run {}) that the log lacks: records were removed \
+             ({} anchor records beyond the log's last seq {})",
+            a.seq,
+            a.run_id.as_deref().unwrap_or("-"),
+            lacking.len(),
+            walk.prev.as_ref().map_or(0, |p| p.0)
+        ));
+    }
+    if let Some((_, why)) = &walk.anchor_bad {
+        out.push(why.clone());
+    }
+    let s = &anchor.stats;
+    if report.records > 0 && s.accepted == 0 {
+        out.push(format!(
+            "the anchor holds no line for host {host} from the lane user or root running \
+             ops-warden ({} from other senders, {} without sender fields ignored): \
+             nothing vouches for this log",
+            s.untrusted, s.unattributed
+        ));
+    } else if report.records > 0 && walk.anchor_matched == 0 {
+        out.push(format!(
+            "no record of the log has an anchor line for host {host}: nothing vouches for it"
+        ));
+    }
+    if opts.require_anchored && walk.unanchored > 0 {
+        out.push(format!(
+            "{} records have no anchor line (the first is seq {}): added to the log, \
+             or their anchor was lost",
+            walk.unanchored,
+            walk.first_unanchored.unwrap_or(0)
+        ));
+    }
+    out
+}
+
+/// The start of a hash for a message (whole characters only).
+fn short(hash: &str) -> String {
+    hash.chars().take(12).collect()
 }
 
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod anchored_tests;

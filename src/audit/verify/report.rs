@@ -16,6 +16,14 @@ pub struct VerifyOptions {
     pub allow_partial: bool,
     /// A syslog file holding the anchor lines.
     pub anchor: Option<PathBuf>,
+    /// The host whose log this is, as the writer records it: every
+    /// chain-start must name it, and only its anchor lines count. `None`
+    /// (library callers only) checks no host.
+    pub host: Option<String>,
+    /// Who may have sent anchor lines.
+    pub senders: crate::audit::anchor::Senders,
+    /// A record in the period the anchor covers without an anchor line fails.
+    pub require_anchored: bool,
 }
 
 /// The verdict in one word.
@@ -35,12 +43,22 @@ pub enum Status {
 #[cfg_attr(test, schemars(transform = crate::text::schema::all_required))]
 pub struct AnchorReport {
     pub file: String,
-    /// Anchor lines of this host.
+    /// The host whose anchor lines were compared (the verifier's choice).
+    pub host: String,
+    /// Records of this host the anchor holds (accepted lines, by seq).
     pub records: u64,
     /// Of those, found in the log with the same hash.
     pub matched: u64,
     /// Older than the first file given (rotated away): not compared.
     pub not_covered: u64,
+    /// Log records from the anchor's first seq on that have no anchor line.
+    pub unanchored: u64,
+    /// The first of them.
+    pub first_unanchored: Option<u64>,
+    /// Log records older than the anchor's first line (not compared).
+    pub before_anchor: u64,
+    /// The anchor file's lines: accepted, and ignored by kind.
+    pub lines: crate::audit::anchor::LineStats,
 }
 
 /// The result of a verification, printed as JSON (or a summary).
@@ -136,8 +154,16 @@ impl VerifyReport {
         }
         if let Some(a) = &self.anchor {
             s.push_str(&format!(
-                "; anchor: {} of {} records matched, {} older",
-                a.matched, a.records, a.not_covered
+                "; anchor ({}): {} of {} records matched, {} older, {} log records unanchored; \
+                 ignored lines: {} untrusted, {} without sender, {} bad",
+                a.host,
+                a.matched,
+                a.records,
+                a.not_covered,
+                a.unanchored,
+                a.lines.untrusted,
+                a.lines.unattributed,
+                a.lines.bad
             ));
         }
         s

@@ -33,7 +33,7 @@ struct Minimal<'a> {
     host: Option<&'a str>,
 }
 
-pub(super) fn parse_line(raw: &[u8]) -> Result<LineInfo, String> {
+fn parse_line(raw: &[u8]) -> Result<LineInfo, String> {
     let m: Minimal = serde_json::from_slice(raw).map_err(|e| {
         if e.is_data() {
             "record lacks seq or prev".to_string()
@@ -87,11 +87,17 @@ pub(super) const EMPTY: &str = "file is empty (a log always starts with chain-st
 pub(super) struct Walk {
     pub(super) prev: Option<(u64, [u8; 32])>,
     pub(super) first_seq: Option<u64>,
-    pub(super) host: Option<String>,
+    /// The host every chain-start must name (the verifier's).
+    pub(super) expect_host: Option<String>,
     pub(super) lines_in_file: usize,
     pub(super) anchor: Option<Anchor>,
     pub(super) anchor_matched: u64,
     pub(super) anchor_bad: Option<(u64, String)>,
+    /// Records from the anchor's first seq on without an anchor line.
+    pub(super) unanchored: u64,
+    pub(super) first_unanchored: Option<u64>,
+    /// Records older than the anchor's first line.
+    pub(super) before_anchor: u64,
 }
 
 impl Walk {
@@ -210,10 +216,7 @@ impl Walk {
                         "first record of the chain does not start at genesis".into(),
                     ))
                 }
-                None => {
-                    self.first_seq = Some(l.seq);
-                    self.host = l.host.clone();
-                }
+                None => self.first_seq = Some(l.seq),
                 Some(p) => {
                     check_link(p, l.seq, &l.prev).map_err(|w| (1, format!("{w} (across files)")))?
                 }
@@ -224,24 +227,58 @@ impl Walk {
                 return Err(if l.seq == p.0 + 1 { (n - 1, w) } else { (n, w) });
             }
         }
-        if let Some(a) = &self.anchor {
-            if let Some(kept) = a.by_seq.get(&l.seq) {
-                if kept.hash == hex::encode(l.hash) {
-                    self.anchor_matched += 1;
-                } else if self.anchor_bad.is_none() {
+        if l.chain_start {
+            self.check_host(n, l.host.as_deref())?;
+        }
+        self.compare_with_anchor(&l);
+        self.prev = Some((l.seq, l.hash));
+        Ok(())
+    }
+}
+
+impl Walk {
+    /// A chain-start must name the verifier's host: the log does not get to
+    /// choose which anchor lines it is compared with.
+    fn check_host(&self, n: usize, host: Option<&str>) -> Result<(), (usize, String)> {
+        match &self.expect_host {
+            Some(want) if host != Some(want.as_str()) => Err((
+                n,
+                format!(
+                    "the chain-start names host {}, not {want}: a log of another host, \
+                     or its host was rewritten (give --host for a log copied from elsewhere)",
+                    host.map_or("(none)".into(), |h| format!(
+                        "{:?}",
+                        crate::text::escape_untrusted(h, 64)
+                    ))
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every record from the anchor's first seq on is compared by seq.
+    fn compare_with_anchor(&mut self, l: &LineInfo) {
+        let Some(a) = &self.anchor else { return };
+        match a.by_seq.get(&l.seq) {
+            Some(kept) if kept.hash == hex::encode(l.hash) => self.anchor_matched += 1,
+            Some(kept) => {
+                if self.anchor_bad.is_none() {
                     self.anchor_bad = Some((
                         l.seq,
                         format!(
                             "seq {}: the anchor keeps a different record (run {}): the log was rewritten",
                             l.seq,
-                            a.by_seq[&l.seq].run_id.as_deref().unwrap_or("-")
+                            kept.run_id.as_deref().unwrap_or("-")
                         ),
                     ));
                 }
             }
+            None if a.first_seq().is_some_and(|first| l.seq >= first) => {
+                self.unanchored += 1;
+                self.first_unanchored.get_or_insert(l.seq);
+            }
+            None => self.before_anchor += 1,
         }
-        self.prev = Some((l.seq, l.hash));
-        Ok(())
     }
 }
 

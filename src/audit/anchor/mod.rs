@@ -7,13 +7,23 @@
 //! datagram socket (`/dev/log` by default, facility `authpriv`). Nothing in
 //! it is secret: it is a subset of the audit record.
 
-use std::collections::HashMap;
-use std::io::{BufRead, Read};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+mod load;
+
+/// The longest an anchor send waits for a syslog that stopped reading (its
+/// queue full): once per process, see [`Syslog::send`].
+pub const SEND_WAIT: Duration = Duration::from_millis(500);
+
+/// Set once a send found syslog not reading: later sends do not wait.
+static STALLED: AtomicBool = AtomicBool::new(false);
+
+pub use load::{is_sha256_hex, load, load_bytes, Anchor, Anchored, LineStats, Senders};
 
 /// The marker of an anchor payload in a syslog line (the payload is the
 /// JSON object from the line's first `{`).
@@ -57,7 +67,9 @@ pub fn facility_code(name: &str) -> Option<u8> {
 
 impl Syslog {
     /// Sends one payload at severity `sev` (6 info, 3 err) as one datagram.
-    /// `Err` when the socket did not take it.
+    /// `Err` when the socket did not take it. Never waits long: a syslog
+    /// that stopped reading gets [`SEND_WAIT`] once per process, and every
+    /// later send of the process does not wait at all.
     pub fn send(&self, sev: u8, payload: &Value) -> Result<(), String> {
         let pri = u16::from(self.facility) * 8 + u16::from(sev);
         let line = format!(
@@ -66,8 +78,23 @@ impl Syslog {
             serde_json::to_string(payload).map_err(|e| e.to_string())?
         );
         let sock = UnixDatagram::unbound().map_err(|e| e.to_string())?;
-        sock.send_to(line.as_bytes(), &self.socket)
-            .map(drop)
+        if STALLED.load(Ordering::Relaxed) {
+            sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+        } else {
+            sock.set_write_timeout(Some(SEND_WAIT))
+                .map_err(|e| e.to_string())?;
+        }
+        let sent = sock.send_to(line.as_bytes(), &self.socket);
+        if let Err(e) = &sent {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) || e.raw_os_error() == Some(nix::libc::EINTR)
+            {
+                STALLED.store(true, Ordering::Relaxed);
+            }
+        }
+        sent.map(drop)
             .map_err(|e| format!("syslog {}: {}", self.socket.display(), e.kind()))
     }
 
@@ -120,69 +147,3 @@ fn summary(r: &Map<String, Value>, hash: &str) -> Value {
     Value::Object(m)
 }
 
-/// One record as the anchor kept it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Anchored {
-    pub host: Option<String>,
-    pub seq: u64,
-    pub hash: String,
-    pub run_id: Option<String>,
-}
-
-/// The anchor's records for one host, by seq (a seq the anchor holds twice
-/// with different hashes is a chain that was restarted or rewritten).
-pub struct Anchor {
-    pub by_seq: HashMap<u64, Anchored>,
-    pub duplicates: Vec<(u64, String, String)>,
-    pub lines: u64,
-}
-
-/// Reads every anchor line of `host` from a syslog file (any line format:
-/// the payload is found by its marker).
-pub fn load(path: &Path, host: Option<&str>) -> Result<Anchor, String> {
-    let src =
-        super::read::open(path)?.ok_or_else(|| format!("{}: no such file", path.display()))?;
-    let mut reader = std::io::BufReader::new(src);
-    let mut anchor = Anchor {
-        by_seq: HashMap::new(),
-        duplicates: Vec::new(),
-        lines: 0,
-    };
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = Read::by_ref(&mut reader)
-            .take(super::read::MAX_LINE as u64 * 4)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&line);
-        if !text.contains(MARKER) {
-            continue;
-        }
-        let Some(at) = text.find('{') else {
-            continue;
-        };
-        let Ok(a) = serde_json::from_str::<Anchored>(text[at..].trim_end()) else {
-            continue; // a failure trace, or a line cut by syslog
-        };
-        if host.is_some() && a.host.as_deref() != host {
-            continue;
-        }
-        anchor.lines += 1;
-        match anchor.by_seq.get(&a.seq) {
-            Some(old) if old.hash != a.hash => {
-                anchor
-                    .duplicates
-                    .push((a.seq, old.hash.clone(), a.hash.clone()));
-            }
-            Some(_) => {}
-            None => {
-                anchor.by_seq.insert(a.seq, a);
-            }
-        }
-    }
-    Ok(anchor)
-}
