@@ -146,4 +146,3 @@ fn summary(r: &Map<String, Value>, hash: &str) -> Value {
     }
     Value::Object(m)
 }
-

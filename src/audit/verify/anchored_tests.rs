@@ -58,7 +58,10 @@ fn every_record_anchored_by_an_accepted_sender_verifies() {
     let r = verify(&log, &opts(&anchor));
     assert!(r.ok, "{r:?}");
     let a = r.anchor.unwrap();
-    assert_eq!((a.records, a.matched, a.unanchored, a.lines.accepted), (4, 4, 0, 4));
+    assert_eq!(
+        (a.records, a.matched, a.unanchored, a.lines.accepted),
+        (4, 4, 0, 4)
+    );
 }
 
 /// N1: the verifier's host decides; a chain-start naming another fails.
@@ -82,7 +85,10 @@ fn a_log_whose_anchor_lines_come_from_other_senders_fails() {
     let r = verify(&log, &opts(&anchor));
     assert!(!r.ok);
     assert!(
-        r.reason.as_deref().unwrap().contains("holds no line for host"),
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("holds no line for host"),
         "{r:?}"
     );
     let a = r.anchor.unwrap();
@@ -99,13 +105,19 @@ fn records_without_an_anchor_line_are_reported_and_can_be_required() {
     let r = verify(&log, &opts(&anchor));
     assert!(r.ok, "{r:?}");
     let a = r.anchor.unwrap();
-    assert_eq!((a.matched, a.unanchored, a.first_unanchored), (3, 2, Some(4)));
+    assert_eq!(
+        (a.matched, a.unanchored, a.first_unanchored),
+        (3, 2, Some(4))
+    );
     let mut o = opts(&anchor);
     o.require_anchored = true;
     let r = verify(&log, &o);
     assert!(!r.ok);
     let why = r.reason.unwrap();
-    assert!(why.contains("2 records have no anchor line (the first is seq 4)"), "{why}");
+    assert!(
+        why.contains("2 records have no anchor line (the first is seq 4)"),
+        "{why}"
+    );
 }
 
 /// Records before the anchor's first line (syslog rotated) are counted,
@@ -144,5 +156,8 @@ fn odd_anchor_hashes_are_counted_not_fatal() {
     assert!(r.ok, "{r:?}");
     let a = r.anchor.unwrap();
     assert_eq!(a.lines.bad, 2);
-    assert_eq!(a.lines.examples[0], "line 3: seq 9: the hash is not 64 lowercase hex");
+    assert_eq!(
+        a.lines.examples[0],
+        "line 3: seq 9: the hash is not 64 lowercase hex"
+    );
 }

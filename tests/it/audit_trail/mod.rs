@@ -2,6 +2,7 @@
 //! real rsyslogd, verified against it, rotated by the real logrotate, read
 //! with `audit show` (issue 11). Shared here: a service-less `Host`.
 
+mod accountability;
 mod anchor;
 mod review;
 mod rotation;

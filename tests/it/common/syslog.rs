@@ -15,23 +15,31 @@ pub struct Rsyslog {
 }
 
 impl Rsyslog {
+    /// rsyslogd with the shipped anchor configuration
+    /// (`host-config/rsyslog/ops-warden-anchor.conf`), its socket and file
+    /// moved into the test's folder.
     pub fn start(fx: &Fixture) -> Rsyslog {
         let dir = fx.mkdir("rsyslog", 0o700);
         let socket = dir.join("log.sock");
-        let output = dir.join("messages");
+        let output = dir.join("anchor.json");
         let conf = dir.join("rsyslog.conf");
+        let shipped = std::fs::read_to_string(
+            crate::common::repo().join("host-config/rsyslog/ops-warden-anchor.conf"),
+        )
+        .unwrap();
+        let moved = shipped
+            .replace("/run/ops-warden-syslog.sock", &socket.display().to_string())
+            .replace(
+                "/var/log/ops-warden-anchor.json",
+                &output.display().to_string(),
+            )
+            .replace(" fileGroup=\"adm\"", "");
+        assert_ne!(moved, shipped, "the shipped paths moved");
         std::fs::write(
             &conf,
             format!(
-                r#"global(workDirectory="{dir}")
-module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket="{socket}" CreatePath="on")
-template(name="ow" type="string" string="%TIMESTAMP:::date-rfc3339% %HOSTNAME% %syslogfacility-text%.%syslogseverity-text% %syslogtag%%msg%\n")
-*.* action(type="omfile" file="{output}" template="ow")
-"#,
+                "global(workDirectory=\"{dir}\")\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\n{moved}",
                 dir = dir.display(),
-                socket = socket.display(),
-                output = output.display(),
             ),
         )
         .unwrap();
@@ -68,11 +76,13 @@ template(name="ow" type="string" string="%TIMESTAMP:::date-rfc3339% %HOSTNAME% %
         std::fs::read_to_string(self.dir.join("rsyslogd.log")).unwrap_or_default()
     }
 
-    /// What rsyslogd wrote, once it holds at least `lines` lines with `needle`.
+    /// What rsyslogd wrote, one line per message as a plain syslog file
+    /// shows it (`facility.severity tag message`), once it holds at least
+    /// `lines` lines with `needle`.
     pub fn wait_for(&self, needle: &str, lines: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let text = std::fs::read_to_string(&self.output).unwrap_or_default();
+            let text = self.text();
             if text.lines().filter(|l| l.contains(needle)).count() >= lines {
                 return text;
             }
@@ -83,6 +93,35 @@ template(name="ow" type="string" string="%TIMESTAMP:::date-rfc3339% %HOSTNAME% %
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The anchor file rendered as plain syslog lines.
+    pub fn text(&self) -> String {
+        let raw = std::fs::read_to_string(&self.output).unwrap_or_default();
+        let mut out = String::new();
+        for line in raw.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("rsyslog wrote a line that is not JSON ({e}): {line}"));
+            let f = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            out.push_str(&format!(
+                "{} {}.{} {}{}\n",
+                f("time"),
+                f("facility"),
+                f("severity"),
+                f("tag"),
+                f("message")
+            ));
+        }
+        out
+    }
+
+    /// The anchor file's JSON lines (with the senders' trusted fields).
+    pub fn entries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.output)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }
 

@@ -83,7 +83,11 @@ fn other_senders_are_untrusted_whatever_the_payload_claims() {
         classify(line.as_bytes(), "vm", &senders()),
         Verdict::Accepted { .. }
     ));
-    let inside = journal("65534", None, &format!("_UID=0 _EXE={EXE} {}", payload("vm", 8, H)));
+    let inside = journal(
+        "65534",
+        None,
+        &format!("_UID=0 _EXE={EXE} {}", payload("vm", 8, H)),
+    );
     assert_eq!(
         classify(inside.as_bytes(), "vm", &senders()),
         Verdict::Untrusted("sent by uid 65534".into())
@@ -92,17 +96,35 @@ fn other_senders_are_untrusted_whatever_the_payload_claims() {
 
 #[test]
 fn a_plain_syslog_line_says_nothing_about_its_sender() {
-    let plain = format!("2026-12-04T10:00:00Z vm authpriv.info ops-warden[7]: {}", payload("vm", 1, H));
-    assert_eq!(classify(plain.as_bytes(), "vm", &senders()), Verdict::Unattributed);
+    let plain = format!(
+        "2026-12-04T10:00:00Z vm authpriv.info ops-warden[7]: {}",
+        payload("vm", 1, H)
+    );
+    assert_eq!(
+        classify(plain.as_bytes(), "vm", &senders()),
+        Verdict::Unattributed
+    );
     let other = format!("... ops-warden[7]: {}", payload("db", 1, H));
-    assert_eq!(classify(other.as_bytes(), "vm", &senders()), Verdict::OtherHost);
-    assert_eq!(classify(b"sshd[1]: hello", "vm", &senders()), Verdict::NotAnchor);
+    assert_eq!(
+        classify(other.as_bytes(), "vm", &senders()),
+        Verdict::OtherHost
+    );
+    assert_eq!(
+        classify(b"sshd[1]: hello", "vm", &senders()),
+        Verdict::NotAnchor
+    );
 }
 
 /// N3: hashes are parsed strictly; odd ones are named, never sliced.
 #[test]
 fn hashes_that_are_not_64_lowercase_hex_are_bad_lines() {
-    for hash in ["ab", "a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}", &H.to_uppercase(), &H[..63], &format!("{H}0")] {
+    for hash in [
+        "ab",
+        "a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+        &H.to_uppercase(),
+        &H[..63],
+        &format!("{H}0"),
+    ] {
         let line = journal("999", Some(EXE), &payload("vm", 8, hash));
         assert_eq!(
             classify(line.as_bytes(), "vm", &senders()),
@@ -110,17 +132,34 @@ fn hashes_that_are_not_64_lowercase_hex_are_bad_lines() {
             "{hash}"
         );
     }
-    let no_seq = journal("999", Some(EXE), r#"{"ow_audit":1,"host":"vm","seq":0,"hash":"x"}"#);
-    assert_eq!(classify(no_seq.as_bytes(), "vm", &senders()), Verdict::Bad("no seq".into()));
+    let no_seq = journal(
+        "999",
+        Some(EXE),
+        r#"{"ow_audit":1,"host":"vm","seq":0,"hash":"x"}"#,
+    );
+    assert_eq!(
+        classify(no_seq.as_bytes(), "vm", &senders()),
+        Verdict::Bad("no seq".into())
+    );
 }
 
 #[test]
 fn journald_byte_array_messages_and_failure_traces() {
     let bytes: Vec<u8> = payload("vm", 2, H).into_bytes();
     let line = serde_json::json!({"_UID": "999", "_EXE": EXE, "MESSAGE": bytes}).to_string();
-    assert_eq!(accepted(classify(line.as_bytes(), "vm", &senders())).0.seq, 2);
-    let trace = journal("999", Some(EXE), r#"{"ow_audit":1,"event":"failure","host":"vm","code":"busy"}"#);
-    assert_eq!(classify(trace.as_bytes(), "vm", &senders()), Verdict::NotAnchor);
+    assert_eq!(
+        accepted(classify(line.as_bytes(), "vm", &senders())).0.seq,
+        2
+    );
+    let trace = journal(
+        "999",
+        Some(EXE),
+        r#"{"ow_audit":1,"event":"failure","host":"vm","code":"busy"}"#,
+    );
+    assert_eq!(
+        classify(trace.as_bytes(), "vm", &senders()),
+        Verdict::NotAnchor
+    );
 }
 
 #[test]
