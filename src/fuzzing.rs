@@ -42,6 +42,7 @@ pub fn auth_info(data: &[u8]) {
         allowed_critical_options: vec!["source-address".into()],
         require_source_address: false,
         allowed_extensions: vec![],
+        single_use_verbs: vec!["bootstrap".into()],
     };
     let client = Some("127.0.0.1".parse().expect("address"));
     let _ = crate::policy::cert::verify(&policy, &cert, client, 1_700_000_000);

@@ -33,6 +33,7 @@ pub struct EffectiveLane {
     pub allowed_critical_options: Vec<String>,
     pub require_source_address: bool,
     pub allowed_extensions: Vec<String>,
+    pub single_use_verbs: Vec<String>,
     pub pinned_cas: usize,
 }
 
@@ -121,6 +122,7 @@ pub fn show(cfg: &config::Config) -> Effective {
             allowed_critical_options: cfg.lane.allowed_critical_options.clone(),
             require_source_address: cfg.lane.require_source_address,
             allowed_extensions: cfg.lane.allowed_extensions.clone(),
+            single_use_verbs: cfg.lane.single_use_verbs.clone(),
             pinned_cas: cfg.lane.pinned.len(),
         },
         audit: EffectiveAudit {

@@ -216,7 +216,10 @@ fn anchor_senders(cfg: Option<&config::Config>) -> audit::anchor::Senders {
     let mut uids = vec![0];
     if let Some(c) = cfg {
         uids.extend(c.lane_uid());
-        let folder = c.audit_path.parent().and_then(|p| std::fs::metadata(p).ok());
+        let folder = c
+            .audit_path
+            .parent()
+            .and_then(|p| std::fs::metadata(p).ok());
         uids.extend(folder.map(|m| m.uid()));
     }
     uids.sort_unstable();

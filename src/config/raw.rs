@@ -39,6 +39,14 @@ pub struct RawLane {
     /// refused. Default: none (the lane needs no PTY, forwarding or rc).
     #[serde(default)]
     pub allowed_extensions: Vec<String>,
+    /// Verbs a certificate may be used for once only (by serial, until it
+    /// expires): a replayed certificate is refused with `cert-replayed`.
+    #[serde(default = "default_single_use")]
+    pub single_use_verbs: Vec<String>,
+}
+
+fn default_single_use() -> Vec<String> {
+    vec!["bootstrap".into()]
 }
 
 fn yes() -> bool {

@@ -104,6 +104,18 @@ pub(super) fn lane(p: &mut Problems, l: raw::RawLane) -> (Option<LaneUser>, Opti
             "needs source-address in allowed_critical_options",
         );
     }
+    for v in &l.single_use_verbs {
+        if !crate::policy::replay::VERBS.contains(&v.as_str()) {
+            p.add(
+                "lane.single_use_verbs",
+                format!(
+                    "{} is not one of {}",
+                    crate::text::escape_untrusted(v, 32),
+                    crate::policy::replay::VERBS.join(", ")
+                ),
+            );
+        }
+    }
     let policy = key_id_pattern.map(|key_id_pattern| CertPolicy {
         principal: l.principal,
         require_sole_principal: l.require_sole_principal,
@@ -114,6 +126,7 @@ pub(super) fn lane(p: &mut Problems, l: raw::RawLane) -> (Option<LaneUser>, Opti
         allowed_critical_options: l.allowed_critical_options,
         require_source_address: l.require_source_address,
         allowed_extensions: l.allowed_extensions,
+        single_use_verbs: l.single_use_verbs,
     });
     (lane_user, policy)
 }

@@ -105,6 +105,7 @@ codes! {
     CertSignatureInvalid = "cert-signature-invalid", NOPERM;
     CertNotYetValid = "cert-not-yet-valid", NOPERM;
     CertExpired = "cert-expired", NOPERM;
+    CertReplayed = "cert-replayed", NOPERM;
     CertTtlTooLong = "cert-ttl-too-long", NOPERM;
     PrincipalMissing = "principal-missing", NOPERM;
     PrincipalMismatch = "principal-mismatch", NOPERM;
@@ -244,7 +245,7 @@ mod tests {
             );
             assert!([64, 65, 69, 70, 74, 75, 77, 78].contains(&c.exit()), "{s}");
         }
-        assert_eq!(Code::ALL.len(), 65);
+        assert_eq!(Code::ALL.len(), 66);
     }
 
     #[test]

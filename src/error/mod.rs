@@ -46,6 +46,10 @@ pub enum Error {
     CertSignatureInvalid,
     CertNotYetValid,
     CertExpired,
+    /// This certificate (CA, serial) was used before for a single-use verb.
+    CertReplayed {
+        serial: u64,
+    },
     CertTtlTooLong {
         ttl_secs: u64,
         max_secs: u64,
@@ -156,6 +160,7 @@ impl Error {
             CertSignatureInvalid => Code::CertSignatureInvalid,
             CertNotYetValid => Code::CertNotYetValid,
             CertExpired => Code::CertExpired,
+            CertReplayed { .. } => Code::CertReplayed,
             CertTtlTooLong { .. } => Code::CertTtlTooLong,
             PrincipalMissing => Code::PrincipalMissing,
             PrincipalMismatch => Code::PrincipalMismatch,
@@ -248,6 +253,11 @@ impl fmt::Display for Error {
             CertSignatureInvalid => f.write_str("certificate signature does not verify"),
             CertNotYetValid => f.write_str("certificate is not valid yet"),
             CertExpired => f.write_str("certificate has expired"),
+            CertReplayed { serial } => write!(
+                f,
+                "certificate serial {serial} was used before for this verb on this host; \
+                 get a fresh certificate for every run"
+            ),
             CertTtlTooLong { ttl_secs, max_secs } => write!(
                 f,
                 "certificate lifetime is {ttl_secs}s; this lane accepts at most {max_secs}s"

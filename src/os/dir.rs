@@ -264,6 +264,26 @@ impl WorkDir {
         Ok(file)
     }
 
+    /// Creates `name` exclusively like [`create_new`](Self::create_new), but
+    /// `Ok(None)` when it exists already (a claim another run made first).
+    pub fn claim(&self, name: &str, mode: u32) -> Result<Option<File>, String> {
+        check_name(name)?;
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC
+            | OFlag::O_NOCTTY;
+        let fd = match openat(&self.fd, name, flags, Mode::from_bits_truncate(mode)) {
+            Ok(fd) => fd,
+            Err(Errno::EEXIST) => return Ok(None),
+            Err(e) => return Err(self.open_error(name, e)),
+        };
+        let file = self.adopt(name, fd, true)?;
+        self.set_mode(name, &file, mode)?;
+        Ok(Some(file))
+    }
+
     /// Gives a file of ours exactly `mode` (the process umask is 077, so a
     /// file meant for the auditors' group, 0640, is widened on the descriptor).
     fn set_mode(&self, name: &str, file: &File, mode: u32) -> Result<(), String> {

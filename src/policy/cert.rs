@@ -43,6 +43,8 @@ pub struct CertPolicy {
     pub require_source_address: bool,
     /// Extensions a certificate may carry (an allowlist; empty: none).
     pub allowed_extensions: Vec<String>,
+    /// Verbs a certificate serves once only (see [`crate::policy::replay`]).
+    pub single_use_verbs: Vec<String>,
 }
 
 /// A caller whose certificate passed every check. Only [`verify`] makes one.
@@ -61,6 +63,14 @@ pub struct VerifiedCaller {
 }
 
 impl VerifiedCaller {
+    /// The certificate's identity for its one use (see [`super::replay`]).
+    pub fn single_use(&self) -> super::replay::Use<'_> {
+        super::replay::Use {
+            ca_fingerprint: &self.ca_fingerprint,
+            serial: self.serial,
+            valid_before: self.valid_before,
+        }
+    }
     pub fn key_id(&self) -> &str {
         &self.key_id
     }

@@ -63,6 +63,7 @@ impl Lab {
             allowed_critical_options: vec!["source-address".into()],
             require_source_address: false,
             allowed_extensions: vec![],
+            single_use_verbs: vec!["bootstrap".into()],
         }
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod cert;
 pub mod glob;
+pub mod replay;

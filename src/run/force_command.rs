@@ -9,6 +9,7 @@ use crate::config::{self, Config};
 use crate::env::{Environ, Mode};
 use crate::error::Error;
 use crate::evidence::{Evidence, RunInfo, RunMode, VerbResult};
+use crate::os::dir::WorkDir;
 use crate::os::signals::Signals;
 use crate::policy::cert::{self, VerifiedCaller};
 use crate::ssh::command::Verb;
@@ -64,6 +65,23 @@ fn verify_caller(cfg: &Config, env: &Environ, ev: &mut Evidence) -> Result<Verif
     })
 }
 
+/// A certificate serves a single-use verb once on this host: its use is
+/// claimed in the state folder before the verb runs, whatever its outcome.
+fn claim_single_use(cfg: &Config, caller: &VerifiedCaller, verb: &Verb) -> Result<(), Error> {
+    let name = match verb {
+        Verb::Bootstrap(_) => "bootstrap",
+        Verb::Gate => "gate",
+        Verb::Verify => "verify",
+        Verb::Whoami | Verb::Help => return Ok(()),
+    };
+    if !cfg.lane.single_use_verbs.iter().any(|v| v == name) {
+        return Ok(());
+    }
+    let state = WorkDir::open(&cfg.state_dir, cfg.lane_uid()).map_err(Error::FileUntrusted)?;
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    crate::policy::replay::claim(&state, &caller.single_use(), now, cfg.lane.clock_skew_secs)
+}
+
 /// Runs one verb for a verified caller.
 fn execute(
     cfg: &Config,
@@ -85,6 +103,9 @@ fn execute(
             }
         }
         Verb::Gate | Verb::Verify | Verb::Bootstrap(_) => {
+            if let Err(e) = claim_single_use(cfg, caller, &verb) {
+                return Outcome::of(Err(e));
+            }
             crate::lane::run(cfg, caller, verb, run, signals)
         }
     }

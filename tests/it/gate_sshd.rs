@@ -288,3 +288,59 @@ fn check_config_reads_sshds_effective_settings() {
         "{doc:#}"
     );
 }
+
+/// Issue 22: one certificate, one run. A certificate used for `bootstrap`
+/// is refused for it afterwards (`cert-replayed`, 77) on this host, also
+/// when the replays race each other; other verbs and fresh certificates
+/// are not affected. (No services configured: a run that gets past the
+/// claim ends in config-invalid, 78.)
+#[test]
+fn a_certificate_serves_one_bootstrap() {
+    let host = LaneHost::start(
+        "replay",
+        LaneOptions {
+            single_use: true,
+            ..LaneOptions::default()
+        },
+    );
+    // Serials as OpenBao's CA gives them: one per certificate.
+    let serial = |z: &'static str| {
+        use crate::common::{cert_opts, KEY_ID, PRINCIPAL};
+        host.cert(
+            "lane-ca",
+            &cert_opts(KEY_ID, Some(PRINCIPAL), "-1m:+5m", &["-z", z]),
+        )
+    };
+    let cert = serial("1001");
+    let out = host.ssh(&cert, &["bootstrap", "--plan"]);
+    assert_eq!(out.status.code(), Some(78), "{}", host.sshd_log());
+    let out = host.ssh(&cert, &["bootstrap", "--plan"]);
+    assert_eq!(out.status.code(), Some(77));
+    let doc = evidence(&out);
+    assert_schema(&doc);
+    assert_eq!(code_of(&doc), "cert-replayed");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("fresh certificate"));
+    // whoami is not a single-use verb.
+    assert_eq!(host.ssh(&cert, &["whoami"]).status.code(), Some(0));
+
+    // Six replays of a fresh certificate at once: exactly one gets through.
+    let fresh = serial("1002");
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            host.ssh_command(&fresh, &["bootstrap", "--plan"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut codes: Vec<i32> = runs
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1))
+        .collect();
+    codes.sort_unstable();
+    assert_eq!(codes, vec![77, 77, 77, 77, 77, 78], "{}", host.sshd_log());
+}

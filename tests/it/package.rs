@@ -327,13 +327,18 @@ fn the_package_installs_serves_the_lane_and_uninstalls() {
         std::thread::sleep(Duration::from_millis(50));
     }
     fx.keygen(&["-t", "ed25519", "-f", "operator"]);
-    let cert = bao.sign_ssh(&fx.path("operator.pub"), &[]);
-    let cert_file = fx.write("operator-cert.pub", &cert, 0o644);
-    let ssh = |verb: &str| {
+    // A certificate per run, as ops-ssh-wrapper gets one: the package's
+    // default config lets a certificate serve `bootstrap` once.
+    let fresh = |name: &str| {
+        let cert = bao.sign_ssh(&fx.path("operator.pub"), &[]);
+        fx.write(name, &cert, 0o644)
+    };
+    let cert_file = fresh("operator-cert.pub");
+    let ssh_with = |cert_file: &std::path::Path, verb: &str| {
         crate::common::sshd::ssh_to(
             port,
             &fx.path("operator"),
-            &cert_file,
+            cert_file,
             "ihub-bootstrap@127.0.0.1",
             &[],
             &[verb],
@@ -341,6 +346,7 @@ fn the_package_installs_serves_the_lane_and_uninstalls() {
         .output()
         .unwrap()
     };
+    let ssh = |verb: &str| ssh_with(&cert_file, verb);
     let sshd_log = || std::fs::read_to_string(fx.path("sshd.log")).unwrap_or_default();
     let out = ssh("whoami");
     assert_eq!(
@@ -355,6 +361,9 @@ fn the_package_installs_serves_the_lane_and_uninstalls() {
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     assert_eq!(doc["result"]["runtime_key"]["status"], "created");
     let out = ssh("bootstrap");
+    assert_eq!(code_of(&evidence(&out)), "cert-replayed");
+    assert_eq!(out.status.code(), Some(77));
+    let out = ssh_with(&fresh("operator-cert-2.pub"), "bootstrap");
     assert_eq!(evidence(&out)["result"]["runtime_key"]["status"], "reused");
     crate::common::lab::assert_one_live_stored_key(&bao, &sim);
     let out = ssh("frobnicate");

@@ -126,6 +126,8 @@ require_sole_principal = true
 key_id_pattern = "agt-*-interhub-bootstrap*"
 ca_keys_file = "{ca}"
 max_ttl_secs = 900
+# The lab reuses one certificate for every run (gate_sshd tests single use).
+single_use_verbs = []
 [audit]
 path = "{audit}"
 [state]

@@ -86,6 +86,10 @@ pub struct LaneOptions {
     /// (namespace, address): sshd runs in that network namespace, on port 22
     /// of that address (a host of a fleet).
     pub netns: Option<(String, String)>,
+    /// The product's default: a certificate serves `bootstrap` once. Off
+    /// (`lane.single_use_verbs = []`) for the tests that reuse one
+    /// certificate for many runs; `gate_sshd` tests it on.
+    pub single_use: bool,
 }
 
 impl Default for LaneOptions {
@@ -96,6 +100,7 @@ impl Default for LaneOptions {
             lane_extra: String::new(),
             pinned_ca: None,
             netns: None,
+            single_use: false,
         }
     }
 }
@@ -156,7 +161,11 @@ impl LaneHost {
                  max_ttl_secs = {}\n{}\n[audit]\npath = \"{}\"\n[state]\ndir = \"{}\"\nlock_wait_secs = 2\n{}",
                 fx.path("etc/lane-ca.pub").display(),
                 opts.max_ttl_secs,
-                opts.lane_extra,
+                if opts.single_use {
+                    opts.lane_extra.clone()
+                } else {
+                    format!("single_use_verbs = []\n{}", opts.lane_extra)
+                },
                 audit.display(),
                 state_dir.display(),
                 opts.extra_config,

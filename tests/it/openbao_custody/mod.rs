@@ -122,6 +122,7 @@ pub(super) fn caller(fx: &Fixture) -> VerifiedCaller {
         allowed_critical_options: vec![],
         require_source_address: false,
         allowed_extensions: vec![],
+        single_use_verbs: vec!["bootstrap".into()],
     };
     verify(&policy, &cert, None, chrono::Utc::now().timestamp() as u64).unwrap()
 }
