@@ -21,7 +21,7 @@ use crate::policy::cert::VerifiedCaller;
 use crate::run::Outcome;
 use crate::secret::Secret;
 use crate::ssh::command::Verb;
-use crate::store::openbao::OpenBao;
+use crate::store::openbao::{OpenBao, OpenbaoTrail};
 use crate::store::{OperatorKey, Provenance};
 
 /// Where the operator key comes from; each arm carries the proof that
@@ -58,7 +58,7 @@ pub fn run(
                 host: run.host.clone(),
                 cert_key_id: caller.key_id().to_string(),
             };
-            let (report, error) = bootstrap(
+            let (report, error, openbao) = bootstrap(
                 cfg,
                 OperatorSource::Store(caller),
                 None,
@@ -69,6 +69,7 @@ pub fn run(
             Outcome {
                 result: Some(VerbResult::Bootstrap(Box::new(report))),
                 error,
+                openbao,
             }
         }
         Verb::Whoami | Verb::Help => Outcome::of(Err(Error::Internal("not a lane verb".into()))),
@@ -122,7 +123,7 @@ pub(crate) fn bootstrap(
     opts: Options,
     who: &Provenance,
     signals: &Signals,
-) -> (Report, Option<Error>) {
+) -> (Report, Option<Error>, Option<OpenbaoTrail>) {
     let mut report = Report {
         plan: opts.plan,
         runner: match cfg.runner {
@@ -131,6 +132,7 @@ pub(crate) fn bootstrap(
         },
         ..Report::default()
     };
+    let trail = std::cell::RefCell::new(None);
     let r = (|| -> Result<(), Error> {
         let Services {
             openbao: ob,
@@ -144,7 +146,10 @@ pub(crate) fn bootstrap(
         let state = WorkDir::open(&cfg.state_dir, cfg.lane_uid()).map_err(Error::FileUntrusted)?;
         let _lock = RunLock::acquire(&state, "bootstrap.lock", cfg.lock_wait, Some(signals))?;
         signals.checkpoint("OpenBao login")?;
-        let mut bao = OpenBao::connect(ob)?;
+        let mut bao = Session {
+            bao: OpenBao::connect(ob)?,
+            trail: &trail,
+        };
         let read_operator = matches!(operator, OperatorSource::Store(_));
         // Before anything irreversible: can we read what we need and store what we make?
         bao.preflight(&bao.lane_needs(read_operator, !opts.plan))?;
@@ -159,7 +164,7 @@ pub(crate) fn bootstrap(
                 let mut ctx = Ctx {
                     seeds: &seeds,
                     client: &client,
-                    store: &bao,
+                    store: &*bao,
                     consumer_name: &ih.consumer,
                     who,
                     signals,
@@ -201,7 +206,34 @@ pub(crate) fn bootstrap(
         });
         result
     })();
-    (report, r.err())
+    (report, r.err(), trail.into_inner())
+}
+
+/// The OpenBao session of a bootstrap: closed (its token revoked) however
+/// the run ends, leaving what it asked OpenBao for the audit record.
+struct Session<'t> {
+    bao: OpenBao,
+    trail: &'t std::cell::RefCell<Option<OpenbaoTrail>>,
+}
+
+impl std::ops::Deref for Session<'_> {
+    type Target = OpenBao;
+    fn deref(&self) -> &OpenBao {
+        &self.bao
+    }
+}
+
+impl std::ops::DerefMut for Session<'_> {
+    fn deref_mut(&mut self) -> &mut OpenBao {
+        &mut self.bao
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let _ = self.bao.close();
+        *self.trail.borrow_mut() = Some(self.bao.trail());
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -8,6 +8,7 @@
 //! that no longer matches its head.
 
 pub mod anchor;
+pub(crate) mod correlate;
 mod log;
 pub mod read;
 mod show;

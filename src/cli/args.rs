@@ -136,6 +136,20 @@ pub enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Join the trail's OpenBao calls with an OpenBao file audit device's
+    /// log: custody actions missing on either side. Exit 0 ok, 65 missing.
+    Correlate {
+        /// OpenBao's file audit log (JSON lines; declare the device with
+        /// `hmac_accessor = "false"` to match calls without a request_id).
+        #[arg(long = "openbao-audit", value_name = "FILE")]
+        openbao_audit: PathBuf,
+        /// A trail file (repeat, oldest first); default: the live log.
+        #[arg(long = "file")]
+        files: Vec<PathBuf>,
+        /// JSON even on a terminal (it is the default otherwise).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show records, filtered.
     Show {
         /// RFC 3339 time or an age such as 90m, 12h, 2d, 1w.

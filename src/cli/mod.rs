@@ -281,6 +281,25 @@ fn audit_cmd(cfg_path: &std::path::Path, action: AuditCmd) -> Result<u8, Error> 
                 audit::Status::Broken => exit::DATAERR,
             })
         }
+        AuditCmd::Correlate {
+            openbao_audit,
+            files,
+            json,
+        } => {
+            let files = if files.is_empty() {
+                vec![config::load(cfg_path)?.audit_path]
+            } else {
+                files
+            };
+            let r = audit::correlate::correlate(&files, &openbao_audit);
+            use std::io::IsTerminal;
+            if json || !std::io::stdout().is_terminal() {
+                emit(&serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?);
+            } else {
+                println!("{}", r.summary());
+            }
+            Ok(if r.ok { exit::OK } else { exit::DATAERR })
+        }
         AuditCmd::Show {
             since,
             key_id,

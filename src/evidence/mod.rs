@@ -188,6 +188,11 @@ pub struct Document<'a> {
     /// Seqs of this run's audit records whose anchor line syslog did not
     /// take (a syslog that stopped reading): empty when all were sent.
     pub audit_unanchored: &'a [u64],
+    /// What the run asked OpenBao: each call that got an answer with its
+    /// `request_id`, and the token's accessor, to join with OpenBao's own
+    /// audit log (`ops-warden audit correlate`). `null` when the run did not
+    /// reach OpenBao.
+    pub openbao: Option<&'a crate::store::openbao::OpenbaoTrail>,
     /// Only when the result record could not be written after the work ran.
     pub work: Option<&'a Work>,
 }
@@ -241,6 +246,8 @@ pub struct Evidence {
     pub audit: Option<AuditRef>,
     /// See [`Document::audit_unanchored`].
     pub audit_unanchored: Vec<u64>,
+    /// See [`Document::openbao`].
+    pub openbao: Option<crate::store::openbao::OpenbaoTrail>,
     pub work: Option<Work>,
     /// The client's address from `SSH_CONNECTION` (also on a refusal).
     pub client: Option<std::net::IpAddr>,
@@ -319,6 +326,9 @@ impl Evidence {
             if let Some(r) = &self.result {
                 m.insert("result".into(), audit_result(r));
             }
+            if let Some(o) = &self.openbao {
+                m.insert("openbao".into(), json(o));
+            }
         }
         m
     }
@@ -342,6 +352,7 @@ impl Evidence {
             result: self.result.as_ref(),
             audit: self.audit.as_ref(),
             audit_unanchored: &self.audit_unanchored,
+            openbao: self.openbao.as_ref(),
             work: self.work.as_ref(),
         }
     }

@@ -40,4 +40,12 @@ mod tests {
             .into_root_schema_for::<crate::audit::verify::VerifyReport>();
         super::check_committed("audit-verify.v1.schema.json", schema);
     }
+
+    #[test]
+    fn the_audit_correlate_schema_is_generated_from_its_types() {
+        let schema = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<crate::audit::correlate::CorrelateReport>();
+        super::check_committed("audit-correlate.v1.schema.json", schema);
+    }
 }

@@ -98,8 +98,8 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
         let (op, rt) = match keys {
             Err(e) => {
                 return Outcome {
-                    result: None,
                     error: Some(e),
+                    ..Outcome::default()
                 }
             }
             Ok(k) => k,
@@ -109,7 +109,7 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
             host: run.host.clone(),
             cert_key_id: format!("attended:{user}"),
         };
-        let (mut report, error) = lane::bootstrap(
+        let (mut report, error, openbao) = lane::bootstrap(
             &cfg,
             OperatorSource::KeyFile(op),
             rt,
@@ -122,6 +122,7 @@ pub fn bootstrap(config_path: &Path, args: AttendedArgs) -> Finished {
         Outcome {
             result: Some(VerbResult::Bootstrap(Box::new(report))),
             error,
+            openbao,
         }
     })
 }

@@ -42,8 +42,8 @@ pub fn force_command(config_path: &Path) -> Finished {
     recorded(&run, &cfg, &signals, ev, Default::default(), |ev| {
         let out = match (caller, request) {
             (Err(e), _) | (Ok(_), Err(e)) => Outcome {
-                result: None,
                 error: Some(e),
+                ..Outcome::default()
             },
             (Ok(caller), Ok(verb)) => execute(&cfg, &caller, verb, &run, &signals, ev),
         };
@@ -97,10 +97,7 @@ fn execute(
         })),
         Verb::Help => {
             ev.usage = Some(command::USAGE.into());
-            Outcome {
-                result: None,
-                error: None,
-            }
+            Outcome::default()
         }
         Verb::Gate | Verb::Verify | Verb::Bootstrap(_) => {
             if let Err(e) = claim_single_use(cfg, caller, &verb) {

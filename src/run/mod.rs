@@ -43,9 +43,12 @@ impl Finished {
 
 /// A verb's result document and its error, kept apart so a failed run still
 /// reports every step it took.
+#[derive(Default)]
 pub(crate) struct Outcome {
     pub result: Option<VerbResult>,
     pub error: Option<Error>,
+    /// What the run asked OpenBao (its calls' request_ids, its accessor).
+    pub openbao: Option<crate::store::openbao::OpenbaoTrail>,
 }
 
 impl Outcome {
@@ -53,11 +56,11 @@ impl Outcome {
         match r {
             Ok(v) => Outcome {
                 result: Some(v),
-                error: None,
+                ..Outcome::default()
             },
             Err(e) => Outcome {
-                result: None,
                 error: Some(e),
+                ..Outcome::default()
             },
         }
     }
@@ -112,6 +115,7 @@ pub(crate) fn recorded(
     }
     let out = work(&mut ev);
     ev.result = out.result;
+    ev.openbao = out.openbao;
     if let Some(e) = out.error {
         ev.error = Some(e);
     }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 use vaultrs::api::kv2::requests::{
-    ReadSecretRequest, SetSecretMetadataRequest, SetSecretRequestOptions,
+    ReadSecretMetadataRequest, ReadSecretRequest, SetSecretMetadataRequest, SetSecretRequest,
+    SetSecretRequestOptions,
 };
 
 use super::OpenBao;
@@ -33,10 +34,10 @@ impl OpenBao {
                 req.version(Some(v));
             }
             let req = req.build().map_err(|e| Error::Internal(e.to_string()))?;
-            match s
-                .rt
-                .block_on(vaultrs::api::exec_with_result(s.vault(), req))
-            {
+            match s.call("read", req).and_then(|r| {
+                r.data
+                    .ok_or(vaultrs::error::ClientError::ResponseDataEmptyError)
+            }) {
                 Ok(r) => Ok(Some(r)),
                 Err(e) => match from_client(e, Op::Read, &shown) {
                     Error::OpenbaoNotFound(_) => Ok(None),
@@ -130,10 +131,15 @@ impl OpenBao {
     pub fn runtime_slot_version(&self) -> Result<u64, Error> {
         let at = &self.cfg.runtime_key;
         let got = self.retry(|s| {
-            match s
-                .rt
-                .block_on(vaultrs::kv2::read_metadata(s.vault(), &at.mount, &at.path))
-            {
+            let req = ReadSecretMetadataRequest::builder()
+                .mount(at.mount.as_str())
+                .path(at.path.as_str())
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            match s.call("read-metadata", req).and_then(|r| {
+                r.data
+                    .ok_or(vaultrs::error::ClientError::ResponseDataEmptyError)
+            }) {
                 Ok(m) => Ok(m.current_version),
                 Err(e) => match from_client(e, Op::Read, &at.metadata_path()) {
                     Error::OpenbaoNotFound(_) => Ok(0),
@@ -257,14 +263,19 @@ impl OpenBao {
         loop {
             tries += 1;
             let written = self.once(|s| {
-                s.rt.block_on(vaultrs::kv2::set_with_options(
-                    s.vault(),
-                    &at.mount,
-                    &at.path,
-                    data,
-                    SetSecretRequestOptions { cas: cas32 },
-                ))
-                .map_err(|e| from_client(e, Op::Write, &at.data_path()))
+                let req = SetSecretRequest::builder()
+                    .mount(at.mount.as_str())
+                    .path(at.path.as_str())
+                    .data(serde_json::to_value(data).map_err(|e| Error::Internal(e.to_string()))?)
+                    .options(SetSecretRequestOptions { cas: cas32 })
+                    .build()
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                s.call("store", req)
+                    .and_then(|r| {
+                        r.data
+                            .ok_or(vaultrs::error::ClientError::ResponseDataEmptyError)
+                    })
+                    .map_err(|e| from_client(e, Op::Write, &at.data_path()))
             });
             let lost = match written {
                 Ok(meta) => return Ok(Landing::Ours(meta.version)),
@@ -356,10 +367,7 @@ impl OpenBao {
             .custom_metadata(meta)
             .build();
         if let Ok(req) = req {
-            if let Err(e) = self
-                .rt
-                .block_on(vaultrs::api::exec_with_empty(self.vault(), req))
-            {
+            if let Err(e) = self.call_empty("metadata", req) {
                 let e = from_client(e, Op::Write, &at.metadata_path());
                 tracing::warn!(code = e.code().as_str(), "custom metadata not written: {e}");
                 self.notes

@@ -16,6 +16,9 @@
 //! endpoints on the same client.
 
 mod kv;
+mod trail;
+
+pub use trail::OpenbaoTrail;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -24,8 +27,11 @@ use std::time::{Duration, Instant};
 use rustify_derive::Endpoint;
 use serde::Serialize;
 use serde_json::Value;
+use vaultrs::api::auth::approle::requests::LoginWithApproleRequest;
+use vaultrs::api::token::requests::{LookupTokenSelfRequest, RevokeTokenSelfRequest};
 use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{Client, VaultClient, VaultClientSettings};
+use vaultrs::error::ClientError;
 
 use super::errors::{again, from_client, from_reqwest, from_status, Again, Op};
 use crate::config::{OpenbaoAuth, OpenbaoConfig};
@@ -68,6 +74,8 @@ pub struct OpenBao {
     /// The note for a store over a slot whose latest version holds no key,
     /// said only if the store happens.
     slot_note: std::cell::RefCell<Option<String>>,
+    /// Every call that got an answer, with its request_id (the audit trail's).
+    trail: std::cell::RefCell<OpenbaoTrail>,
 }
 
 /// One OpenBao node.
@@ -138,6 +146,7 @@ impl OpenBao {
             metadata_writable: std::cell::Cell::new(true),
             notes: Default::default(),
             slot_note: Default::default(),
+            trail: Default::default(),
         };
         bao.health()?;
         bao.login()?;
@@ -356,22 +365,25 @@ impl OpenBao {
                 // reaches no one and expires with its TTL, and a secret_id
                 // with a use limit it spent fails the next login clearly.
                 let auth = self.retry(|s| {
-                    s.rt.block_on(vaultrs::auth::approle::login(
-                        s.vault(),
-                        &mount,
-                        role_id.expose(),
-                        secret_id.expose(),
-                    ))
-                    .map_err(|e| {
-                        match from_client(e, Op::Login, &format!("auth/{mount}/login")) {
-                            Error::OpenbaoNotFound(p) => {
-                                Error::OpenbaoAuthFailed(format!("{p}: no such auth mount"))
+                    let login = LoginWithApproleRequest::builder()
+                        .mount(mount.as_str())
+                        .role_id(role_id.expose())
+                        .secret_id(secret_id.expose())
+                        .build()
+                        .map_err(|_| Error::Internal("the login request does not build".into()))?;
+                    s.call("login", login)
+                        .and_then(|r| r.auth.ok_or(ClientError::ResponseEmptyError))
+                        .map_err(|e| {
+                            match from_client(e, Op::Login, &format!("auth/{mount}/login")) {
+                                Error::OpenbaoNotFound(p) => {
+                                    Error::OpenbaoAuthFailed(format!("{p}: no such auth mount"))
+                                }
+                                other => other,
                             }
-                            other => other,
-                        }
-                    })
+                        })
                 })?;
                 self.owns_token = true;
+                self.set_accessor(&auth.accessor);
                 Secret::new(auth.client_token)
             }
             OpenbaoAuth::TokenFile(path) => read_secret_file(
@@ -383,17 +395,24 @@ impl OpenBao {
         self.set_token(token.expose());
         if !self.owns_token {
             // A token from a file is proven before use.
-            self.retry(|s| {
-                s.rt.block_on(vaultrs::token::lookup_self(s.vault()))
-                    .map_err(
-                        |e| match from_client(e, Op::Login, "auth/token/lookup-self") {
-                            Error::OpenbaoAuthFailed(_) => Error::OpenbaoAuthFailed(
-                                "the token file's token is invalid or expired".into(),
-                            ),
-                            other => other,
-                        },
-                    )
+            let me = self.retry(|s| {
+                s.call(
+                    "lookup-self",
+                    LookupTokenSelfRequest::builder()
+                        .build()
+                        .map_err(|_| Error::Internal("the lookup request does not build".into()))?,
+                )
+                .and_then(|r| r.data.ok_or(ClientError::ResponseDataEmptyError))
+                .map_err(|e| {
+                    match from_client(e, Op::Login, "auth/token/lookup-self") {
+                        Error::OpenbaoAuthFailed(_) => Error::OpenbaoAuthFailed(
+                            "the token file's token is invalid or expired".into(),
+                        ),
+                        other => other,
+                    }
+                })
             })?;
+            self.set_accessor(&me.accessor);
         }
         Ok(())
     }
@@ -401,12 +420,13 @@ impl OpenBao {
     /// Capabilities of our token on each path.
     pub fn capabilities(&self, paths: &[String]) -> Result<HashMap<String, Vec<String>>, Error> {
         let answer = self.retry(|s| {
-            s.rt.block_on(vaultrs::api::exec_with_result(
-                s.vault(),
+            s.call(
+                "capabilities",
                 CapabilitiesSelf {
                     paths: paths.to_vec(),
                 },
-            ))
+            )
+            .and_then(|r| r.data.ok_or(ClientError::ResponseDataEmptyError))
             .map_err(|e| from_client(e, Op::Other, "sys/capabilities-self"))
         })?;
         Ok(paths
@@ -499,7 +519,10 @@ impl OpenBao {
             let mut tries = 0;
             revoked = self.retry(|s| {
                 tries += 1;
-                match s.rt.block_on(vaultrs::token::revoke_self(s.vault())) {
+                let req = RevokeTokenSelfRequest::builder()
+                    .build()
+                    .map_err(|_| Error::Internal("the revoke request does not build".into()))?;
+                match s.call_empty("revoke-self", req) {
                     Ok(()) => Ok(()),
                     Err(e) => match from_client(e, Op::Other, "auth/token/revoke-self") {
                         Error::OpenbaoAuthFailed(_) if tries > 1 => Ok(()),

@@ -53,8 +53,10 @@ impl Bao {
         std::fs::write(
             &config,
             format!(
-                "audit \"file\" \"raw\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
-                home.join("audit.log").display()
+                "audit \"file\" \"raw\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n\
+                 audit \"file\" \"trail\" {{\n  options {{\n    file_path = \"{}\"\n    hmac_accessor = \"false\"\n  }}\n}}\n",
+                home.join("audit.log").display(),
+                home.join("trail.log").display()
             ),
         )
         .unwrap();
@@ -83,6 +85,12 @@ impl Bao {
         };
         b.wait_ready();
         b
+    }
+
+    /// The dev server's audit device as production declares it (secrets
+    /// HMAC'd, accessors plain): what `audit correlate` reads.
+    pub fn trail_log(&self) -> PathBuf {
+        self.home.join("trail.log")
     }
 
     /// An admin view of a server this struct did not start (a raft

@@ -2,6 +2,7 @@
 //! shipped policy, operator key read, CAS stores, the pre-flight, failures.
 //! Shared here: a lab with OpenBao only, a verified caller, test stores.
 
+mod correlate;
 mod failures;
 mod lane_host;
 mod stores;
