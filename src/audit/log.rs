@@ -220,7 +220,9 @@ impl AuditLog {
         let mut lines = Vec::new();
         let last = if len == 0 {
             let (start, f) = self.chain_start(head.as_ref());
-            let (r, line) = self.write_record(&mut file, &start, f)?;
+            let (r, line) = self
+                .write_record(&mut file, &start, f)
+                .inspect_err(|_| cut_back(&file, len))?;
             lines.push(line);
             r
         } else {
@@ -237,9 +239,11 @@ impl AuditLog {
         if !unanchored.is_empty() {
             fields.insert("unanchored".into(), unanchored.into());
         }
-        let (last, line) = self.write_record(&mut file, &last, fields)?;
+        let (last, line) = self
+            .write_record(&mut file, &last, fields)
+            .and_then(|w| file.sync_data().map(|()| w).map_err(|e| e.to_string()))
+            .inspect_err(|_| cut_back(&file, len))?;
         lines.push(line);
-        file.sync_data().map_err(|e| e.to_string())?;
         write_head_in(dir, name, &last)?;
         self.write_mark(last.seq);
         self.anchor(&lines);
@@ -377,6 +381,14 @@ impl AuditLog {
             hash: sha256_hex(line.as_bytes()),
         };
         Ok((r, line))
+    }
+}
+
+/// A write that failed part way (a full disk) leaves no half record: the
+/// file goes back to where this append began (the lock is still held).
+fn cut_back(file: &File, len: u64) {
+    if let Err(e) = file.set_len(len) {
+        tracing::warn!("audit log not cut back after a failed write: {e}");
     }
 }
 

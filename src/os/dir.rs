@@ -250,22 +250,12 @@ impl WorkDir {
 
     /// Creates `name` exclusively (`O_EXCL`): it must not exist yet.
     pub fn create_new(&self, name: &str, mode: u32) -> Result<File, String> {
-        check_name(name)?;
-        let flags = OFlag::O_WRONLY
-            | OFlag::O_CREAT
-            | OFlag::O_EXCL
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC
-            | OFlag::O_NOCTTY;
-        let fd = openat(&self.fd, name, flags, Mode::from_bits_truncate(mode))
-            .map_err(|e| self.open_error(name, e))?;
-        let file = self.adopt(name, fd, true)?;
-        self.set_mode(name, &file, mode)?;
-        Ok(file)
+        self.claim(name, mode)?
+            .ok_or_else(|| self.open_error(name, Errno::EEXIST))
     }
 
-    /// Creates `name` exclusively like [`create_new`](Self::create_new), but
-    /// `Ok(None)` when it exists already (a claim another run made first).
+    /// Creates `name` exclusively (`O_EXCL`); `Ok(None)` when it exists
+    /// already (a claim another run made first).
     pub fn claim(&self, name: &str, mode: u32) -> Result<Option<File>, String> {
         check_name(name)?;
         let flags = OFlag::O_WRONLY

@@ -161,3 +161,56 @@ fn odd_anchor_hashes_are_counted_not_fatal() {
         "line 3: seq 9: the hash is not 64 lowercase hex"
     );
 }
+
+/// Review of N1-N4: the history deleted and the chain restarted from the
+/// state folder's mark does not pass as a partial set under the anchor.
+#[test]
+fn a_chain_restarted_after_its_history_was_deleted_fails_even_as_a_partial_set() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let log = AuditLog::new(d.path().join("audit.jsonl")).with_seq_mark(&state);
+    for _ in 0..3 {
+        log.append(rec()).unwrap();
+    }
+    let before = export(&log, "0");
+    std::fs::remove_file(log.path()).unwrap();
+    std::fs::remove_file(d.path().join("audit.jsonl.head")).unwrap();
+    log.append(rec()).unwrap(); // chain-start 5 (new chain, prev genesis), record 6
+    let anchor = d.path().join("journal.json");
+    std::fs::write(&anchor, before + &export(&log, "0")).unwrap();
+    let mut o = opts(&anchor);
+    o.allow_partial = true;
+    o.require_anchored = true;
+    let r = verify(&log, &o);
+    assert!(!r.ok, "{r:?}");
+    let why = r.reason.unwrap();
+    assert!(
+        why.contains("starts at seq 5 but does not follow the anchored seq 4"),
+        "{why}"
+    );
+    // A genuine rotation (the first file's chain-start follows seq 4) passes.
+    let (d2, log2, _) = anchored(3, "0");
+    let lines: Vec<String> = std::fs::read_to_string(log2.path())
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let anchor2 = d2.path().join("all.json");
+    std::fs::write(&anchor2, export(&log2, "0")).unwrap();
+    let rotated = d2.path().join("audit.jsonl.1");
+    std::fs::write(&rotated, lines.join("\n") + "\n").unwrap();
+    std::fs::write(log2.path(), "").unwrap();
+    log2.append(rec()).unwrap(); // chain-start 5 after the rotation, record 6
+    std::fs::write(
+        &anchor2,
+        export(&log2, "0") + &std::fs::read_to_string(&anchor2).unwrap(),
+    )
+    .unwrap();
+    let mut o = opts(&anchor2);
+    o.allow_partial = true;
+    let r = verify(&log2, &o);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.anchor.unwrap().not_covered, 4);
+}

@@ -233,6 +233,19 @@ fn anchor_failures(
     if let Some((_, why)) = &walk.anchor_bad {
         out.push(why.clone());
     }
+    // Files given from seq k on must follow what the anchor kept for k-1:
+    // a chain restarted after its history was deleted does not.
+    if let (Some(k), Some(prev)) = (walk.first_seq, walk.first_prev) {
+        let kept = k.checked_sub(1).and_then(|p| anchor.by_seq.get(&p));
+        if let Some(a) = kept.filter(|a| a.hash != hex::encode(prev)) {
+            out.push(format!(
+                "the first file starts at seq {k} but does not follow the anchored seq {} \
+                 (run {}): the records before it were removed and the chain restarted",
+                a.seq,
+                a.run_id.as_deref().unwrap_or("-")
+            ));
+        }
+    }
     let s = &anchor.stats;
     if report.records > 0 && s.accepted == 0 {
         out.push(format!(

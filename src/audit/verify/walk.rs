@@ -87,6 +87,8 @@ pub(super) const EMPTY: &str = "file is empty (a log always starts with chain-st
 pub(super) struct Walk {
     pub(super) prev: Option<(u64, [u8; 32])>,
     pub(super) first_seq: Option<u64>,
+    /// The first record's `prev` (what it says came before the files given).
+    pub(super) first_prev: Option<[u8; 32]>,
     /// The host every chain-start must name (the verifier's).
     pub(super) expect_host: Option<String>,
     pub(super) lines_in_file: usize,
@@ -216,7 +218,10 @@ impl Walk {
                         "first record of the chain does not start at genesis".into(),
                     ))
                 }
-                None => self.first_seq = Some(l.seq),
+                None => {
+                    self.first_seq = Some(l.seq);
+                    self.first_prev = Some(l.prev);
+                }
                 Some(p) => {
                     check_link(p, l.seq, &l.prev).map_err(|w| (1, format!("{w} (across files)")))?
                 }

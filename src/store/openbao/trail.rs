@@ -26,9 +26,19 @@ pub struct OpenbaoTrail {
     /// The run's token's accessor (OpenBao's audit log shows it as the
     /// caller's `client_token_accessor` when the device does not HMAC it).
     pub accessor: Option<String>,
-    /// Every call that got an answer, in order.
+    /// Every call that got an answer, in order: every answered one, and the
+    /// first [`MAX_REFUSED`] error answers.
     pub calls: Vec<CallRecord>,
+    /// Error answers not listed past [`MAX_REFUSED`] (a long failover's
+    /// redirects and sealed nodes).
+    pub calls_dropped: u64,
 }
+
+/// How many error answers a trail lists: a failover that meets redirects
+/// for `failover_secs` could make hundreds, and the result record that
+/// carries the trail is capped (16 KiB). Successful answers (about ten per
+/// bootstrap) are all listed.
+pub const MAX_REFUSED: usize = 16;
 
 /// One call that got an answer.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -57,11 +67,7 @@ impl OpenBao {
         E: Endpoint,
         E::Response: DeserializeOwned + Send + Sync,
     {
-        let path = endpoint.path();
-        let vault = self.vault();
-        let sent = self
-            .rt
-            .block_on(endpoint.with_middleware(vault.middle()).exec(vault.http()));
+        let (path, sent) = self.send(endpoint);
         match sent {
             Ok(answer) => {
                 let status = answer.response.status().as_u16();
@@ -80,11 +86,7 @@ impl OpenBao {
         call: &'static str,
         endpoint: E,
     ) -> Result<(), ClientError> {
-        let path = endpoint.path();
-        let vault = self.vault();
-        let sent = self
-            .rt
-            .block_on(endpoint.with_middleware(vault.middle()).exec(vault.http()));
+        let (path, sent) = self.send(endpoint);
         match sent {
             Ok(answer) => {
                 self.record(call, path, None, answer.response.status().as_u16());
@@ -92,6 +94,22 @@ impl OpenBao {
             }
             Err(e) => Err(self.failed(call, path, e)),
         }
+    }
+
+    /// Sends `endpoint` to the current node: its path and the raw answer.
+    fn send<E: Endpoint>(
+        &self,
+        endpoint: E,
+    ) -> (
+        String,
+        Result<rustify::endpoint::EndpointResult<E::Response>, RestClientError>,
+    ) {
+        let vault = self.vault();
+        let path = endpoint.path();
+        let sent = self
+            .rt
+            .block_on(endpoint.with_middleware(vault.middle()).exec(vault.http()));
+        (path, sent)
     }
 
     /// An error answer is a call OpenBao logged too; no answer is none.
@@ -105,17 +123,24 @@ impl OpenBao {
     fn record(&self, call: &'static str, path: String, request_id: Option<String>, status: u16) {
         // vaultrs spells some paths "\t/auth/…": the audit log's form is "auth/…".
         let path = path.trim().trim_start_matches('/').to_string();
-        self.trail.borrow_mut().calls.push(CallRecord {
+        let mut trail = self.trail.borrow_mut();
+        let refused = trail.calls.iter().filter(|c| c.status >= 300).count();
+        if status >= 300 && refused >= MAX_REFUSED {
+            trail.calls_dropped += 1;
+            return;
+        }
+        trail.calls.push(CallRecord {
             call,
             path,
-            request_id,
+            // What the server says goes into the audit record: an id only.
+            request_id: request_id.filter(|i| is_id(i)),
             status,
         });
     }
 
     /// The token's accessor, once known (login, or a token file's lookup).
     pub(super) fn set_accessor(&self, accessor: &str) {
-        if !accessor.is_empty() {
+        if is_id(accessor) {
             self.trail.borrow_mut().accessor = Some(accessor.to_string());
         }
     }
@@ -124,6 +149,14 @@ impl OpenBao {
     pub fn trail(&self) -> OpenbaoTrail {
         self.trail.borrow().clone()
     }
+}
+
+/// A request id or accessor as OpenBao makes them (a UUID, 24 letters and
+/// digits): short, plain characters.
+fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
 /// vaultrs' reading of an error answer: its `errors` list when it has one.

@@ -224,6 +224,21 @@ fn stalled_socket(h: &Host) -> (UnixDatagram, std::path::PathBuf) {
     (server, path)
 }
 
+/// A refused run with `cfg` (no auth info), its output piped.
+fn refused_run(cfg: &std::path::Path) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("--config")
+        .arg(cfg)
+        .arg("force-command")
+        .env_clear()
+        .env("SSH_ORIGINAL_COMMAND", "whoami")
+        .env("SSH_CONNECTION", "192.0.2.7 40000 127.0.0.1 22")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
 /// N4: a syslog that stopped reading costs a note, never the lane: the run
 /// ends within its bound, its records and head are on disk, the evidence and
 /// the result record name the records syslog did not take.
@@ -238,18 +253,7 @@ fn a_stalled_syslog_costs_a_note_not_the_lane() {
     );
     let cfg = h.fx.write("stalled.toml", &text, 0o644);
     let started = Instant::now();
-    let mut child = Command::new(bin())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("force-command")
-        .env_clear()
-        .env("SSH_ORIGINAL_COMMAND", "whoami")
-        .env("SSH_CONNECTION", "192.0.2.7 40000 127.0.0.1 22")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = refused_run(&cfg).spawn().unwrap();
     let mut finished = None;
     while started.elapsed() < Duration::from_secs(10) {
         if let Some(s) = child.try_wait().unwrap() {
@@ -284,17 +288,7 @@ fn a_stalled_syslog_costs_a_note_not_the_lane() {
 
     // A run killed while it waits on that syslog leaves a log the next run
     // (syslog back) accepts.
-    let mut child = Command::new(bin())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("force-command")
-        .env_clear()
-        .env("SSH_ORIGINAL_COMMAND", "whoami")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = refused_run(&cfg).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(150));
     let _ = child.kill();
     let _ = child.wait();
