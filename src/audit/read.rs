@@ -2,7 +2,7 @@
 //! (rotated by logrotate with `compress`), in bounded memory.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 /// Size of one chunk handed to a verifier worker; a few are in flight.
@@ -48,6 +48,45 @@ pub fn open(path: &Path) -> Result<Option<Box<dyn Read + Send>>, String> {
         Ok(Some(Box::new(gz)))
     } else {
         Ok(Some(Box::new(file)))
+    }
+}
+
+/// What [`next_line`] read.
+pub enum Line {
+    /// A line (with its newline, unless the file ends without one).
+    Text,
+    /// A line longer than the bound: consumed, not kept.
+    TooLong,
+    End,
+}
+
+/// Reads one line (with its newline) into `buf`; a line longer than `max`
+/// bytes is consumed and reported as `TooLong`, never buffered whole.
+pub fn next_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Line> {
+    buf.clear();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let n = Read::take(&mut *r, limit).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if buf.last() == Some(&b'\n') || n <= max {
+        return Ok(Line::Text);
+    }
+    buf.clear();
+    loop {
+        let (done, used) = match r.fill_buf() {
+            Ok([]) => return Ok(Line::TooLong),
+            Ok(avail) => match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (true, i + 1),
+                None => (false, avail.len()),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        r.consume(used);
+        if done {
+            return Ok(Line::TooLong);
+        }
     }
 }
 

@@ -132,7 +132,6 @@ pub fn show(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<usize, Error> {
-    use std::io::BufRead;
     let io = |e: String| Error::Io(format!("{}: {e}", path.display()));
     let src = super::read::open(path)
         .map_err(io)?
@@ -149,17 +148,13 @@ pub fn show(
     let mut shown = 0;
     let mut raw = Vec::new();
     loop {
-        raw.clear();
-        // Bounded: a line longer than any record (or a file with no newline)
-        // is read in record-sized pieces, none of which parses.
-        let n = std::io::Read::take(
-            std::io::Read::by_ref(&mut reader),
-            super::read::MAX_LINE as u64,
-        )
-        .read_until(b'\n', &mut raw)
-        .map_err(|e| io(e.to_string()))?;
-        if n == 0 {
-            break;
+        // Bounded: a line longer than any record is passed over whole.
+        match super::read::next_line(&mut reader, &mut raw, super::read::MAX_LINE)
+            .map_err(|e| io(e.to_string()))?
+        {
+            super::read::Line::End => break,
+            super::read::Line::TooLong => continue,
+            super::read::Line::Text => {}
         }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches('\n');

@@ -16,13 +16,13 @@
 //! (`bad`). Nothing in a line can make the reader panic.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::MARKER;
+use crate::audit::read::{next_line, Line, MAX_LINE};
 
 /// Who may have sent an anchor line.
 #[derive(Debug, Clone, Default)]
@@ -156,15 +156,12 @@ pub fn load(path: &Path, host: &str, senders: &Senders) -> Result<Anchor, String
     let mut anchor = Anchor::default();
     let mut line = Vec::new();
     for n in 1.. {
-        line.clear();
-        let got = Read::by_ref(&mut reader)
-            .take(crate::audit::read::MAX_LINE as u64 * 4)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| e.to_string())?;
-        if got == 0 {
-            break;
+        // A line longer than any anchor line is passed over whole.
+        match next_line(&mut reader, &mut line, MAX_LINE * 4).map_err(|e| e.to_string())? {
+            Line::End => break,
+            Line::TooLong => {}
+            Line::Text => anchor.take(n, classify(&line, host, senders)),
         }
-        anchor.take(n, classify(&line, host, senders));
     }
     Ok(anchor)
 }

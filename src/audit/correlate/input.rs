@@ -4,13 +4,14 @@
 //! memory; lines that do not parse are counted and skipped.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta};
 use serde::Deserialize;
 
 use super::{esc, show_path, Time};
+use crate::audit::read::{next_line, Line};
 
 /// Longest OpenBao audit line read (longer ones are skipped and counted).
 pub(super) const BAO_MAX_LINE: usize = 1 << 20;
@@ -305,42 +306,6 @@ fn open(path: &Path, what: &str) -> Result<BufReader<Box<dyn Read + Send>>, Stri
 
 fn read_error(what: &str, path: &Path, e: &std::io::Error) -> String {
     format!("{what} {}: read: {}", show_path(path), esc(&e.to_string()))
-}
-
-enum Line {
-    Text,
-    TooLong,
-    End,
-}
-
-/// Reads one line (with its newline) into `buf`; a line longer than `max`
-/// bytes is consumed and reported as `TooLong`, never buffered whole.
-fn next_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Line> {
-    buf.clear();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    let n = Read::take(&mut *r, limit).read_until(b'\n', buf)?;
-    if n == 0 {
-        return Ok(Line::End);
-    }
-    if buf.last() == Some(&b'\n') || n <= max {
-        return Ok(Line::Text);
-    }
-    buf.clear();
-    loop {
-        let (done, used) = match r.fill_buf() {
-            Ok([]) => return Ok(Line::TooLong),
-            Ok(avail) => match avail.iter().position(|&b| b == b'\n') {
-                Some(i) => (true, i + 1),
-                None => (false, avail.len()),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        r.consume(used);
-        if done {
-            return Ok(Line::TooLong);
-        }
-    }
 }
 
 fn is_blank(line: &[u8]) -> bool {
