@@ -193,3 +193,26 @@ fn loading_counts_every_kind_and_keeps_duplicates_apart() {
         ]
     );
 }
+
+/// A line longer than any anchor line is passed over whole: the next line
+/// keeps its number, and no piece of the long one is read as a line.
+#[test]
+fn an_overlong_line_is_passed_over_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("anchor.json");
+    let inner = format!("plain ops-warden[1]: {}", payload("vm", 1, H));
+    let long = "x".repeat(crate::audit::read::MAX_LINE * 4) + &inner;
+    let text = format!("{long}\n{}\n", journal("65534", None, &payload("vm", 2, H)));
+    std::fs::write(&p, text).unwrap();
+    let a = load(&p, "vm", &senders()).unwrap();
+    assert_eq!(
+        (a.stats.unattributed, a.stats.untrusted),
+        (0, 1),
+        "{:?}",
+        a.stats
+    );
+    assert_eq!(
+        a.stats.examples,
+        vec!["line 2: sent by uid 65534".to_string()]
+    );
+}
