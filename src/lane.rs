@@ -132,7 +132,9 @@ pub(crate) fn bootstrap(
         },
         ..Report::default()
     };
-    let trail = std::cell::RefCell::new(None);
+    // Outside the closure: however the run ends, the session is closed and
+    // what it asked OpenBao goes to the audit record.
+    let mut session: Option<OpenBao> = None;
     let r = (|| -> Result<(), Error> {
         let Services {
             openbao: ob,
@@ -146,10 +148,7 @@ pub(crate) fn bootstrap(
         let state = WorkDir::open(&cfg.state_dir, cfg.lane_uid()).map_err(Error::FileUntrusted)?;
         let _lock = RunLock::acquire(&state, "bootstrap.lock", cfg.lock_wait, Some(signals))?;
         signals.checkpoint("OpenBao login")?;
-        let mut bao = Session {
-            bao: OpenBao::connect(ob)?,
-            trail: &trail,
-        };
+        let bao = session.insert(OpenBao::connect(ob)?);
         let read_operator = matches!(operator, OperatorSource::Store(_));
         // Before anything irreversible: can we read what we need and store what we make?
         bao.preflight(&bao.lane_needs(read_operator, !opts.plan))?;
@@ -181,7 +180,7 @@ pub(crate) fn bootstrap(
             } => run_helper(
                 &state,
                 ih,
-                &bao,
+                bao,
                 op_key,
                 HelperSpec {
                     argv,
@@ -206,34 +205,11 @@ pub(crate) fn bootstrap(
         });
         result
     })();
-    (report, r.err(), trail.into_inner())
-}
-
-/// The OpenBao session of a bootstrap: closed (its token revoked) however
-/// the run ends, leaving what it asked OpenBao for the audit record.
-struct Session<'t> {
-    bao: OpenBao,
-    trail: &'t std::cell::RefCell<Option<OpenbaoTrail>>,
-}
-
-impl std::ops::Deref for Session<'_> {
-    type Target = OpenBao;
-    fn deref(&self) -> &OpenBao {
-        &self.bao
-    }
-}
-
-impl std::ops::DerefMut for Session<'_> {
-    fn deref_mut(&mut self) -> &mut OpenBao {
-        &mut self.bao
-    }
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        let _ = self.bao.close();
-        *self.trail.borrow_mut() = Some(self.bao.trail());
-    }
+    let trail = session.map(|mut bao| {
+        let _ = bao.close();
+        bao.trail()
+    });
+    (report, r.err(), trail)
 }
 
 #[allow(clippy::too_many_arguments)]
